@@ -1,0 +1,180 @@
+"""The `scaffold` command line: thin. It builds the spec, calls the pipeline, prints, and owns the exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scaffolder import __version__
+from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError
+
+app = typer.Typer(
+    help="Write fine-tuning projects (transformers + peft + accelerate), check them, commit them, smoke-train them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _console():  # noqa: ANN202 - rich is imported only when something is printed
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def new(
+    task: Annotated[str, typer.Option(help="what to fine-tune for; see `scaffold tasks`")],
+    data: Annotated[Path, typer.Option(help="training data: csv, tsv, json or jsonl")],
+    eval_data: Annotated[
+        Optional[Path], typer.Option(help="evaluation data; default: hold out 10% of --data (recorded)")
+    ] = None,
+    model: Annotated[Optional[str], typer.Option(help="hub id or local directory; default: the task's")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="project folder; default: <data>-<task> here")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="input text column; default: inferred")] = None,
+    text_pair_column: Annotated[Optional[str], typer.Option(help="second text of a pair; default: inferred")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="label column; default: inferred")] = None,
+    peft: Annotated[str, typer.Option(help="none (full fine-tune) or lora")] = "none",
+    max_length: Annotated[Optional[int], typer.Option(help="tokens per example; default: from the data")] = None,
+    num_epochs: Annotated[Optional[int], typer.Option(help="default: the task's")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="default: the task's")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="default: the task's, per PEFT method")] = None,
+    seed: Annotated[int, typer.Option(help="training seed")] = 42,
+    no_smoke: Annotated[bool, typer.Option("--no-smoke", help="skip the smoke training run")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Generate a fine-tuning project, commit it to a new git repository, and smoke-train it."""
+    from scaffolder.pipeline import default_output, new_project
+    from scaffolder.spec import ProjectSpec
+
+    spec = ProjectSpec(
+        task=task,
+        train_data=data.expanduser().resolve(),
+        eval_data=eval_data.expanduser().resolve() if eval_data else None,
+        model=_model_arg(model),
+        peft=peft,
+        text_column=text_column,
+        text_pair_column=text_pair_column,
+        label_column=label_column,
+        max_length=max_length,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    console = _console()
+    destination = output.expanduser() if output else default_output(spec)
+    with console.status("planning, rendering and committing…"):
+        result = new_project(spec, destination, run_smoke=False)
+    _print_new(console, result)
+    if not no_smoke:
+        from scaffolder.pipeline import smoke_project
+
+        with console.status(f"smoke-training on a tiny {result.plan.family.model_type}…"):
+            result.smoke = smoke_project(result.project)
+        _print_smoke(console, result.smoke)
+    if as_json:
+        print(json.dumps(result.to_json()))
+    if result.smoke and not result.smoke.passed:
+        raise SmokeError(f"smoke run failed: {'; '.join(result.smoke.failures)} (the project is committed at "
+                         f"{result.project}; re-run with `scaffold smoke {result.project}`)")
+    if not as_json:
+        print(f"cd {os.path.relpath(result.project)} && python train.py")
+
+
+def _model_arg(model: str | None) -> str | None:
+    """Local directories are recorded as absolute paths; hub ids as given."""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+@app.command()
+def smoke(
+    project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Re-run the smoke training run of an existing project."""
+    from scaffolder.pipeline import smoke_project
+
+    console = _console()
+    with console.status("smoke-training on a tiny model…"):
+        result = smoke_project(project.expanduser().resolve())
+    _print_smoke(console, result)
+    if as_json:
+        print(json.dumps(result.to_json()))
+    if not result.passed:
+        raise SmokeError(f"smoke run failed: {'; '.join(result.failures)}")
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks and PEFT methods, with the methods each task supports."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scaffolder.tasks import PEFT_METHODS, TASKS
+
+    table = Table("task", "what it does", "default model", *PEFT_METHODS, box=None)
+    for info in TASKS.values():
+        marks = ["yes" if method in info.peft_methods else "-" for method in PEFT_METHODS]
+        table.add_row(info.name, info.summary, info.default_model, *marks)
+    console = Console(highlight=False)
+    console.print(table)
+    console.print()
+    for method in PEFT_METHODS.values():
+        console.print(f"  --peft {method.name:<8} {method.summary}")
+
+
+def _print_new(console, result) -> None:  # noqa: ANN001
+    plan, spec = result.plan, result.plan.spec
+    columns = spec.text_column + (f" + {spec.text_pair_column}" if spec.text_pair_column else "")
+    counts = ", ".join(f"{label} {count}" for label, count in list(plan.label_counts.items())[:8])
+    more = f", … ({len(spec.labels)} in all)" if len(spec.labels) > 8 else ""
+    console.print(f"[green]✓[/] {spec.task}: {columns} → {spec.label_column}; labels {counts}{more}")
+    console.print(f"[green]✓[/] model {spec.model} ({plan.family.model_type}), {plan.peft.name}, "
+                  f"max_length {spec.max_length}")
+    console.print(f"[green]✓[/] wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
+
+
+def _print_smoke(console, result) -> None:  # noqa: ANN001
+    if result.passed:
+        losses = result.losses
+        console.print(f"[green]✓[/] smoke run passed in {result.seconds:.1f} s: loss {losses[0]:.3f} → "
+                      f"{losses[-1]:.3f} over {len(losses)} steps")
+    else:
+        console.print(f"[red]✗[/] smoke run failed after {result.seconds:.1f} s: {'; '.join(result.failures)}")
+
+
+def main() -> None:
+    """Entry point: runs the app and turns every error into one line and an exit code."""
+    try:
+        app()
+    except ScaffoldError as exc:
+        _console().print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _console().print("[red]interrupted[/]; a project that was not fully written has been removed")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if os.environ.get("SCAFFOLD_DEBUG"):
+            raise
+        _console().print(f"[red]internal error:[/] {type(exc).__name__}: {exc} "
+                         f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})", soft_wrap=True)
+        sys.exit(1)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+) -> None:
+    if version:
+        print(f"scaffold {__version__}")
+        raise typer.Exit()

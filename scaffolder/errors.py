@@ -1,0 +1,59 @@
+"""One error tree for scaffolder. The CLI catches `ScaffoldError` in one place and prints its one-line message.
+
+Every message says what is wrong and how to fix it. Exit codes are part of the interface (README: "Exit codes").
+"""
+
+from __future__ import annotations
+
+
+class ScaffoldError(Exception):
+    """Base class: a problem the user can act on. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class SpecError(ScaffoldError):
+    """A flag or a scaffold.toml field is invalid (unknown task, bad PEFT method, bad value)."""
+
+    exit_code = 2
+
+
+class DataError(ScaffoldError):
+    """A data file is missing, empty, unreadable, or its columns/labels cannot be worked out."""
+
+    exit_code = 2
+
+
+class OutputError(ScaffoldError):
+    """The output directory cannot be used (exists and is not empty, or cannot be written)."""
+
+    exit_code = 2
+
+
+class GenerationError(ScaffoldError):
+    """The generator produced files that do not parse or break the project contract; nothing was written."""
+
+    exit_code = 3
+
+
+class SmokeError(ScaffoldError):
+    """The smoke run failed. The project is written and committed; the message says what failed."""
+
+    exit_code = 4
+
+
+class MissingToolError(ScaffoldError):
+    """Something scaffolder needs on this machine is missing (git, the training stack for the smoke run)."""
+
+    exit_code = 5
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected internal error (a bug: please report it with SCAFFOLD_DEBUG=1 output)",
+    2: "bad input: a flag, scaffold.toml, a data file, the model path or the output directory",
+    3: "generation failed its checks; nothing was written",
+    4: "smoke run failed; the project was written and committed, the message names what failed",
+    5: "missing tool on this machine (git, or the training stack for the smoke run)",
+    130: "interrupted",
+}

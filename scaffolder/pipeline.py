@@ -1,0 +1,74 @@
+"""The pipeline behind `scaffold new` and `scaffold smoke`: spec -> plan -> render -> commit -> smoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from scaffolder import __version__, render, smoke, vcs
+from scaffolder.plan import Plan, build_plan
+from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, spec_hash
+
+
+@dataclass
+class NewResult:
+    project: Path
+    commit: str
+    files: list[str]
+    generator: str
+    plan: Plan
+    smoke: smoke.SmokeResult | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "project": str(self.project),
+            "commit": self.commit,
+            "files": self.files,
+            "generator": self.generator,
+            "smoke": self.smoke.to_json() if self.smoke else None,
+        }
+
+
+def default_output(spec: ProjectSpec) -> Path:
+    """`<data name>-<task>` in the current folder; a generic file name (train.csv) gives way to its folder's."""
+    data = spec.train_data
+    stem = data.stem if data.stem.lower() not in ("train", "data", "dataset", "training") else data.parent.name
+    return Path.cwd() / f"{stem or 'data'}-{spec.task}"
+
+
+def new_project(spec: ProjectSpec, output: Path, run_smoke: bool = True) -> NewResult:
+    output = output.resolve()
+    vcs.check_destination(output)
+    if run_smoke:
+        smoke.check_training_stack()  # before any work: a missing stack is a set-up problem, not a smoke failure
+    plan = build_plan(spec)
+    files = render.render(plan, output)
+    commit = vcs.write_project(files, output, commit_message(plan, files, output))
+    result = smoke.run_smoke(output) if run_smoke else None
+    return NewResult(output, commit, sorted(files), render.GENERATOR, plan, result)
+
+
+def smoke_project(project: Path) -> smoke.SmokeResult:
+    from_toml(project / SPEC_FILE)  # a clear error when this is not a scaffolded project
+    smoke.check_training_stack()
+    return smoke.run_smoke(project)
+
+
+def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
+    spec = plan.spec
+    method = "full fine-tune" if plan.peft.name == "none" else plan.peft.name
+    data = f"{spec.train_data.name} ({plan.train.num_rows} rows)"
+    held_out = f"eval: {spec.eval_data.name} ({plan.eval.num_rows} rows)" if spec.eval_data and plan.eval else (
+        f"eval: {spec.eval_fraction:.0%} of the training rows held out"
+    )
+    return "\n".join(
+        [
+            f"Generate {spec.task} project: {spec.model}, {method}",
+            "",
+            f"Files: {', '.join(sorted(files))}",
+            f"Data: {data}; {held_out}",
+            f"Labels ({len(spec.labels)}): {', '.join(spec.labels)}",
+            "",
+            vcs.commit_trailers(__version__, spec_hash(spec, project), render.GENERATOR),
+        ]
+    )

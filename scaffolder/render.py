@@ -1,0 +1,126 @@
+"""Generate: render a plan through the Jinja templates into `{path: text}`, in memory.
+
+`templates/common/` holds what every task shares, `templates/<task>/` what one task needs (a file there
+replaces the common one of the same name). Jinja stays in value slots and whole-line blocks, so every render
+is Python that parses; `check_syntax` proves it before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from scaffolder import __version__
+from scaffolder.errors import GenerationError
+from scaffolder.plan import Plan
+from scaffolder.spec import SPEC_FILE, is_local_model, to_toml
+
+GENERATOR = "jinja"
+
+
+def templates_dir() -> Path:
+    """Inside the installed wheel the templates sit in the package; in a source checkout, next to it."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+
+
+def render(plan: Plan, project_dir: Path) -> dict[str, str]:
+    """Every file of the project, keyed by its path relative to the project."""
+    import jinja2
+
+    root = templates_dir()
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(py=_py_literal, py_str=json.dumps, yaml=_yaml_value)
+    context = _context(plan, project_dir)
+    files = {SPEC_FILE: to_toml(plan.spec, project_dir)}
+    for relative, template in sorted(_template_files(root, plan.task.template_dir).items()):
+        files[relative] = env.get_template(template).render(context)
+    check_syntax(files)
+    return files
+
+
+def _template_files(root: Path, task_dir: str) -> dict[str, str]:
+    """Output path -> template name; the task's folder overrides `common/`."""
+    found: dict[str, str] = {}
+    for folder in ("common", task_dir):
+        for path in sorted((root / folder).rglob("*.j2")):
+            relative = path.relative_to(root / folder).as_posix().removesuffix(".j2")
+            found[relative] = path.relative_to(root).as_posix()
+    return found
+
+
+def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
+    spec = plan.spec
+    return {
+        "version": __version__,
+        "project_name": project_dir.name,
+        "plan": plan,
+        "spec": spec,
+        "task": plan.task,
+        "family": plan.family,
+        "peft": plan.peft,
+        "train_file": _relative(spec.train_data, project_dir),
+        "eval_file": _relative(spec.eval_data, project_dir) if spec.eval_data else None,
+        "model_is_local": is_local_model(spec.model or ""),
+        "lora_target_modules": list(plan.family.lora_targets) if plan.family.lora_targets else None,
+    }
+
+
+def _relative(path: Path, project_dir: Path) -> str:
+    return Path(os.path.relpath(path, project_dir)).as_posix()
+
+
+def _py_literal(value: Any) -> str:
+    """A Python literal for a value from the plan (strings, numbers, lists, dicts, None)."""
+    return repr(value)
+
+
+_PLAIN_YAML = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
+_YAML_KEYWORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
+
+
+def _yaml_value(value: Any) -> str:
+    """A YAML flow value that reads back as exactly `value` (quoted where YAML would reinterpret it)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        # PyYAML reads 2e-05 as a string: a float needs a dot in its mantissa.
+        if "e" in text and "." not in text.split("e")[0]:
+            text = text.replace("e", ".0e")
+        return text
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(item) for item in value) + "]"
+    text = str(value)
+    if _PLAIN_YAML.match(text) and text.lower() not in _YAML_KEYWORDS:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def check_syntax(files: dict[str, str]) -> None:
+    """Every Python file parses (libcst: the same parser the cross-file fixes use), or nothing is written."""
+    import libcst
+
+    for path, text in files.items():
+        if path.endswith(".py"):
+            try:
+                libcst.parse_module(text)
+            except libcst.ParserSyntaxError as exc:
+                raise GenerationError(
+                    f"generated {path} does not parse (line {exc.raw_line}: {exc.message}); "
+                    "this is a scaffolder bug, please report it"
+                ) from None

@@ -1,0 +1,111 @@
+"""Smoke: run a project's own smoke entry (`python -m tests.smoke --json`) in a child process.
+
+The child trains the project's real code on a tiny model of the same family (tests/smoke.py in the project).
+It runs in its own process group with a timeout, offline, and without the parent's API keys and tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from scaffolder.errors import MissingToolError
+
+TIMEOUT_SECONDS = 600
+TRAINING_STACK = ("torch", "transformers", "accelerate", "sklearn", "yaml", "tokenizers")
+_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL")
+
+
+@dataclass
+class SmokeResult:
+    passed: bool
+    losses: list[float]
+    seconds: float
+    failures: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_training_stack(extra: tuple[str, ...] = ()) -> None:
+    missing = [name for name in (*TRAINING_STACK, *extra) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingToolError(
+            f"the smoke run needs the training stack ({', '.join(missing)} missing); "
+            "install it with `pip install 'scaffolder[train]'`, or pass --no-smoke"
+        )
+
+
+def child_env() -> dict[str, str]:
+    """The parent's environment minus anything secret, forced offline and quiet."""
+    env = {k: v for k, v in os.environ.items() if not any(marker in k.upper() for marker in _SECRET_MARKERS)}
+    env |= {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",  # keep the committed project's tree clean
+        "TQDM_DISABLE": "1",
+    }
+    return env
+
+
+def run_smoke(project: Path, timeout: float = TIMEOUT_SECONDS) -> SmokeResult:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="scaffold-smoke-") as workdir:
+        command = [sys.executable, "-m", "tests.smoke", "--json", "--workdir", workdir]
+        process = subprocess.Popen(
+            command,
+            cwd=project,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: a timeout kills workers and all
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return SmokeResult(False, [], time.perf_counter() - started, [f"timed out after {timeout:.0f} s"])
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    seconds = round(time.perf_counter() - started, 2)
+    return _parse(stdout, stderr, process.returncode, seconds)
+
+
+def _parse(stdout: str, stderr: str, returncode: int, seconds: float) -> SmokeResult:
+    lines = stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        report = None
+    if not isinstance(report, dict):
+        return SmokeResult(False, [], seconds, [f"the smoke run crashed (exit {returncode}): {_last_error(stderr)}"])
+    return SmokeResult(
+        passed=bool(report.get("passed")) and returncode == 0,
+        losses=[round(loss, 6) for loss in report.get("losses", [])],
+        seconds=seconds,
+        failures=list(report.get("failures", [])),
+        metrics={k: v for k, v in report.get("metrics", {}).items() if isinstance(v, (int, float))},
+    )
+
+
+def _last_error(stderr: str) -> str:
+    """The line of a traceback that names the exception, else the last non-empty line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("File ", "^", "~")) and ("Error" in line or "Exception" in line):
+            return line
+    return lines[-1] if lines else "no output"

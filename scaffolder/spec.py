@@ -1,0 +1,151 @@
+"""The project spec: what the user asked for, validated in one place, stored as `scaffold.toml`.
+
+A spec arrives from CLI flags with some fields left open (columns, labels, max length: the data decides them);
+`plan.build_plan` fills them in, and the resolved spec is what `scaffold.toml` records, so that a later
+regeneration reproduces the same project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import tomlkit
+
+from scaffolder.errors import SpecError
+from scaffolder.tasks import PEFT_METHODS, TASKS
+
+SPEC_FILE = "scaffold.toml"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    task: str
+    train_data: Path
+    model: str | None = None  # None: the task's default
+    peft: str = "none"
+    eval_data: Path | None = None
+    eval_fraction: float = 0.1  # held out of train_data when there is no eval_data
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    labels: tuple[str, ...] = ()
+    max_length: int | None = None
+    num_epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def spec_hash(spec: ProjectSpec, project_dir: Path) -> str:
+    """Content hash of the resolved spec as scaffold.toml writes it (so moving a project keeps the hash)."""
+    payload = json.dumps(_plain(spec, project_dir), sort_keys=True)
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def validate(spec: ProjectSpec) -> None:
+    """Raise `SpecError` naming the field and the fix for the first invalid value."""
+    if spec.task not in TASKS:
+        raise SpecError(f"unknown task `{spec.task}`; choose one of: {', '.join(TASKS)} (see `scaffold tasks`)")
+    task = TASKS[spec.task]
+    if spec.peft not in PEFT_METHODS:
+        raise SpecError(f"unknown PEFT method `{spec.peft}`; choose one of: {', '.join(PEFT_METHODS)}")
+    if spec.peft not in task.peft_methods:
+        raise SpecError(
+            f"PEFT method `{spec.peft}` is not available for {spec.task}; use one of: {', '.join(task.peft_methods)}"
+        )
+    if spec.model is not None:
+        _validate_model(spec.model)
+    if not 0.0 < spec.eval_fraction < 0.5:
+        raise SpecError(f"`eval_fraction` must be between 0 and 0.5, got {spec.eval_fraction}")
+    for name in ("max_length", "num_epochs", "batch_size"):
+        value = getattr(spec, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SpecError(f"`{name}` must be a positive integer, got {value!r}")
+    if spec.max_length is not None and spec.max_length > 8192:
+        raise SpecError(f"`max_length` {spec.max_length} is larger than any encoder supports; use at most 8192")
+    if spec.learning_rate is not None and not 0.0 < spec.learning_rate < 1.0:
+        raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
+
+
+def _validate_model(model: str) -> None:
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise SpecError(f"model directory {model} has no config.json; point --model at a saved model directory")
+        return
+    looks_like_path = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or os.sep + os.sep in model
+    if looks_like_path:
+        raise SpecError(f"model path {model} does not exist; pass an existing directory or a hub id like org/name")
+    if not _HUB_ID.match(model):
+        raise SpecError(f"`{model}` is neither an existing directory nor a hub id like org/name; fix --model")
+
+
+def is_local_model(model: str) -> bool:
+    return Path(model).expanduser().exists()
+
+
+# --- scaffold.toml -------------------------------------------------------------------------------------------
+
+_HEADER = (
+    "The spec this project was generated from: scaffolder's source of truth, not read by the training code.\n"
+    "Change it (or use `scaffold regen --set key=value`) and run `scaffold regen`; your own edits are kept.\n"
+    "Paths are relative to this file."
+)
+
+
+def to_toml(spec: ProjectSpec, project_dir: Path) -> str:
+    doc = tomlkit.document()
+    for line in _HEADER.splitlines():
+        doc.add(tomlkit.comment(line))
+    doc.add(tomlkit.nl())
+    for key, value in _plain(spec, project_dir).items():
+        if value is not None:
+            doc.add(key, value)
+    return tomlkit.dumps(doc)
+
+
+def from_toml(path: Path) -> ProjectSpec:
+    """Read a project's scaffold.toml; every problem names the file and the field."""
+    try:
+        raw = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except FileNotFoundError:
+        raise SpecError(f"{path} not found; run this inside a project made by `scaffold new`") from None
+    except tomlkit.exceptions.ParseError as exc:
+        raise SpecError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
+    known = {f.name for f in fields(ProjectSpec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SpecError(f"{path}: unknown key `{unknown[0]}`; known keys: {', '.join(sorted(known))}")
+    if "task" not in raw or "train_data" not in raw:
+        raise SpecError(f"{path} must set `task` and `train_data`")
+    base = path.parent
+    for key in ("train_data", "eval_data"):
+        if raw.get(key) is not None:
+            raw[key] = (base / raw[key]).resolve()
+    if "labels" in raw:
+        raw["labels"] = tuple(str(label) for label in raw["labels"])
+    try:
+        return ProjectSpec(**raw)
+    except TypeError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
+    """The spec as TOML-ready values; data paths relative to the project so the pair can move together."""
+    out: dict[str, object] = {}
+    for key, value in asdict(spec).items():
+        if isinstance(value, Path):
+            value = Path(os.path.relpath(value, project_dir)).as_posix()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out

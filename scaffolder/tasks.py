@@ -1,0 +1,137 @@
+"""Task knowledge as tables: what each task, model family and PEFT method needs.
+
+Adding a task means one `TASKS` entry and one `templates/<task>/` folder; adding a model family means one
+`FAMILIES` entry. Nothing else in scaffolder branches on a task or family name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    summary: str
+    auto_class: str  # transformers AutoModel class the project trains
+    peft_task_type: str  # peft.TaskType member
+    default_model: str
+    multilingual_model: str  # default when the data is mostly non-Latin text
+    metrics: tuple[str, ...]
+    best_metric: str  # metric that picks the best epoch's checkpoint
+    peft_methods: tuple[str, ...]
+    # Hyperparameters that suit the task; `learning_rate` is per PEFT method (adapters want larger steps).
+    num_epochs: int = 3
+    batch_size: int = 16
+    learning_rates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def template_dir(self) -> str:
+        return self.name
+
+
+TASKS: dict[str, TaskInfo] = {
+    "text-classification": TaskInfo(
+        name="text-classification",
+        summary="label a text or a sentence pair with one class (sentiment, topic, NLI, paraphrase)",
+        auto_class="AutoModelForSequenceClassification",
+        peft_task_type="SEQ_CLS",
+        default_model="google-bert/bert-base-uncased",
+        multilingual_model="FacebookAI/xlm-roberta-base",
+        metrics=("accuracy", "macro_f1", "weighted_f1", "classification report"),
+        best_metric="eval_macro_f1",
+        peft_methods=("none", "lora"),
+        learning_rates={"none": 2e-5, "lora": 2e-4},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PeftMethod:
+    name: str
+    summary: str
+    # config.yaml knobs for the method: name -> (default, one-line comment)
+    knobs: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+PEFT_METHODS: dict[str, PeftMethod] = {
+    "none": PeftMethod("none", "full fine-tune: every weight trains"),
+    "lora": PeftMethod(
+        "lora",
+        "LoRA: low-rank adapters on the attention projections; the head trains in full",
+        knobs={
+            "lora_r": (8, "rank of the update matrices"),
+            "lora_alpha": (16, "scale of the update (alpha / r multiplies it)"),
+            "lora_dropout": (0.1, "dropout on the adapter input"),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One transformers `model_type`: how to recognise it, adapt it, and build a tiny copy for smoke runs."""
+
+    model_type: str
+    name_patterns: tuple[str, ...]  # substrings of a hub id that identify the family (checked in table order)
+    tiny_config: dict[str, Any]  # config kwargs for a few-thousand-parameter model of this family
+    input_names: tuple[str, ...]  # what its tokenizer returns, so a stand-in tokenizer matches the model
+    # LoRA targets where peft's own table lacks the family; None means peft's table has it.
+    lora_targets: tuple[str, ...] | None = None
+    # Freshly initialised modules besides the head that must train and be saved with an adapter.
+    extra_modules_to_save: tuple[str, ...] = ()
+
+
+_ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+_WITH_TYPES = ("input_ids", "token_type_ids", "attention_mask")
+_NO_TYPES = ("input_ids", "attention_mask")
+
+# Order matters: the first family whose pattern occurs in the model name wins ("distilbert" before "bert").
+FAMILIES: dict[str, ModelFamily] = {
+    f.model_type: f
+    for f in (
+        ModelFamily(
+            "distilbert",
+            ("distilbert",),
+            {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
+            _NO_TYPES,
+            lora_targets=("q_lin", "v_lin"),
+        ),
+        ModelFamily("xlm-roberta", ("xlm-roberta",), _ENCODER_TINY, _NO_TYPES),
+        ModelFamily("roberta", ("roberta",), _ENCODER_TINY, _NO_TYPES),
+        ModelFamily(
+            "deberta-v2",
+            ("deberta-v3", "deberta-v2", "mdeberta"),
+            _ENCODER_TINY,
+            _WITH_TYPES,
+            # The pooler is not in the pretrained checkpoints: it starts random, so it must train.
+            extra_modules_to_save=("pooler",),
+        ),
+        ModelFamily(
+            "modernbert",
+            ("modernbert",),
+            {**_ENCODER_TINY, "global_attn_every_n_layers": 1},
+            _NO_TYPES,
+            lora_targets=("Wqkv", "Wo"),
+        ),
+        ModelFamily(
+            "albert",
+            ("albert",),
+            {**_ENCODER_TINY, "embedding_size": 16},
+            _WITH_TYPES,
+            lora_targets=("query", "value"),
+        ),
+        ModelFamily("electra", ("electra",), {**_ENCODER_TINY, "embedding_size": 32}, _WITH_TYPES),
+        ModelFamily("bert", ("bert", "minilm", "bge-", "e5-"), _ENCODER_TINY, _WITH_TYPES),
+    )
+}
+
+
+def family_from_name(model: str) -> ModelFamily | None:
+    """The family a hub id names, judged by its last path component; None when no pattern matches."""
+    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    for family in FAMILIES.values():
+        if any(pattern in name for pattern in family.name_patterns):
+            return family
+    return None

@@ -1,0 +1,99 @@
+"""Commit: write a generated project atomically and commit it, with provenance trailers.
+
+The files are written into a staging folder next to the destination, committed there, and the folder is
+renamed into place in one step: an interrupted or failed `scaffold new` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scaffolder.errors import MissingToolError, OutputError
+
+if TYPE_CHECKING:
+    import git
+
+GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
+# Used only when git has no identity configured, so that a fresh machine can still commit.
+FALLBACK_IDENTITY = {"name": "scaffolder", "email": "scaffolder@localhost"}
+
+
+def check_destination(output: Path) -> None:
+    """Refuse an existing file or a non-empty folder before any work is done."""
+    if output.is_file() or output.is_symlink():
+        raise OutputError(f"{output} exists and is a file; choose another --output")
+    if output.is_dir() and any(output.iterdir()):
+        raise OutputError(f"{output} exists and is not empty; choose another --output or remove it")
+
+
+def write_project(files: dict[str, str], output: Path, message: str) -> str:
+    """Write `files` to `output` as a new git repository with one commit; returns the commit sha."""
+    if shutil.which("git") is None:
+        raise MissingToolError("git is not installed; install git (e.g. `apt install git`) and run again")
+    check_destination(output)
+    with _created_parents(output.parent):
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+        try:
+            for relative, text in files.items():
+                path = staging / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            sha = _init_and_commit(staging, message)
+            if output.is_dir():
+                output.rmdir()  # empty (checked above); rename needs the name free
+            os.rename(staging, output)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return sha
+
+
+@contextmanager
+def _created_parents(parent: Path) -> Iterator[None]:
+    """Create missing parent folders, and remove the ones created here if the block fails."""
+    missing = []
+    for folder in [parent, *parent.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {parent} ({exc.strerror}); choose another --output") from None
+    try:
+        yield
+    except BaseException:
+        for folder in missing:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _init_and_commit(path: Path, message: str) -> str:
+    import git
+
+    repo = git.Repo.init(path)
+    repo.git.add("--all")
+    repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity_env(repo))
+    repo.git.branch(GENERATED_BRANCH)
+    return repo.head.commit.hexsha
+
+
+def _identity_env(repo: git.Repo) -> dict[str, str]:
+    """The user's git identity when configured, else scaffolder's, so that committing never fails on it."""
+    reader = repo.config_reader()
+    env = {}
+    if not reader.get_value("user", "name", default="") and not os.environ.get("GIT_AUTHOR_NAME"):
+        env |= {"GIT_AUTHOR_NAME": FALLBACK_IDENTITY["name"], "GIT_COMMITTER_NAME": FALLBACK_IDENTITY["name"]}
+    if not reader.get_value("user", "email", default="") and not os.environ.get("GIT_AUTHOR_EMAIL"):
+        env |= {"GIT_AUTHOR_EMAIL": FALLBACK_IDENTITY["email"], "GIT_COMMITTER_EMAIL": FALLBACK_IDENTITY["email"]}
+    return env
+
+
+def commit_trailers(version: str, spec_hash: str, generator: str) -> str:
+    return f"Scaffolder-Version: {version}\nScaffolder-Spec-Hash: {spec_hash}\nScaffolder-Generator: {generator}"
