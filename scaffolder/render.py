@@ -8,7 +8,6 @@ is Python that parses; `check_syntax` proves it before anything is written.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from scaffolder import __version__
 from scaffolder.errors import GenerationError
 from scaffolder.plan import Plan
-from scaffolder.spec import SPEC_FILE, is_local_model, to_toml
+from scaffolder.spec import SPEC_FILE, is_local_model, portable_path, to_toml
 
 GENERATOR = "jinja"
 
@@ -69,19 +68,21 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         "task": plan.task,
         "family": plan.family,
         "peft": plan.peft,
-        "train_file": _relative(spec.train_data, project_dir),
-        "eval_file": _relative(spec.eval_data, project_dir) if spec.eval_data else None,
+        "train_file": portable_path(spec.train_data, project_dir),
+        "eval_file": portable_path(spec.eval_data, project_dir) if spec.eval_data else None,
         "model_is_local": is_local_model(spec.model or ""),
         "lora_target_modules": list(plan.family.lora_targets) if plan.family.lora_targets else None,
     }
 
 
-def _relative(path: Path, project_dir: Path) -> str:
-    return Path(os.path.relpath(path, project_dir)).as_posix()
-
-
 def _py_literal(value: Any) -> str:
-    """A Python literal for a value from the plan (strings, numbers, lists, dicts, None)."""
+    """A Python literal for a plan value, double-quoted as formatters write it (str, number, list, dict, None)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py_literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py_literal(k)}: {_py_literal(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

@@ -56,6 +56,8 @@ def child_env() -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",  # keep the committed project's tree clean
         "TQDM_DISABLE": "1",
     }
+    # A tiny model gains nothing from threads, and several smoke runs at once would fight over the cores.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 

@@ -139,12 +139,18 @@ def from_toml(path: Path) -> ProjectSpec:
         raise SpecError(f"{path}: {exc}") from None
 
 
+def portable_path(path: Path, project_dir: Path) -> str:
+    """Relative to the project when the data sits nearby (so both can move together), else absolute."""
+    relative = Path(os.path.relpath(path, project_dir))
+    return relative.as_posix() if relative.parts[:2].count("..") <= 1 else path.as_posix()
+
+
 def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
     """The spec as TOML-ready values; data paths relative to the project so the pair can move together."""
     out: dict[str, object] = {}
     for key, value in asdict(spec).items():
         if isinstance(value, Path):
-            value = Path(os.path.relpath(value, project_dir)).as_posix()
+            value = portable_path(value, project_dir)
         elif isinstance(value, tuple):
             value = list(value)
         out[key] = value

@@ -51,15 +51,18 @@ TASKS: dict[str, TaskInfo] = {
 class PeftMethod:
     name: str
     summary: str
+    # The smoke run's learning rate: a random tiny model must visibly learn within a few dozen steps.
+    smoke_learning_rate: float
     # config.yaml knobs for the method: name -> (default, one-line comment)
     knobs: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
 
 PEFT_METHODS: dict[str, PeftMethod] = {
-    "none": PeftMethod("none", "full fine-tune: every weight trains"),
+    "none": PeftMethod("none", "full fine-tune: every weight trains", smoke_learning_rate=2e-2),
     "lora": PeftMethod(
         "lora",
         "LoRA: low-rank adapters on the attention projections; the head trains in full",
+        smoke_learning_rate=5e-2,
         knobs={
             "lora_r": (8, "rank of the update matrices"),
             "lora_alpha": (16, "scale of the update (alpha / r multiplies it)"),

@@ -1,0 +1,60 @@
+"""Shared fixtures: data builders, an isolated git configuration, golden-file updates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current render")
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the user's git config; commits get a fixed author."""
+    home = tmp_path_factory.mktemp("git-home")
+    config = home / "gitconfig"
+    config.write_text("[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
+def write_file(tmp_path: Path):  # noqa: ANN201
+    """write_file("name.csv", "text") -> path inside the test's temp dir."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def reviews_csv(rows: int = 30) -> str:
+    lines = ["text,label"]
+    for i in range(rows):
+        label = ("positive", "negative", "neutral")[i % 3]
+        lines.append(f'"review number {i}, it was {label}",{label}')
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`scaffold ARGS` in a child process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "scaffolder", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=900,
+    )

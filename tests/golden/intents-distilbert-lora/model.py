@@ -1,0 +1,71 @@
+"""Tokenizer and model: the pretrained encoder with a 3-class head, wrapped with lora.
+
+Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from config import Config
+
+
+def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+    if tokenizer.pad_token is None:
+        # Decoder-only tokenizers have no pad token; batches need one, and the model ignores padded positions.
+        tokenizer.pad_token = tokenizer.eos_token
+    # Saved with the tokenizer, so predict.py truncates exactly as training did.
+    tokenizer.model_max_length = cfg.max_length
+    return tokenizer
+
+
+def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    model = AutoModelForSequenceClassification.from_pretrained(
+        cfg.model_name_or_path,
+        num_labels=len(cfg.labels),
+        id2label=dict(enumerate(cfg.labels)),
+        label2id={name: index for index, name in enumerate(cfg.labels)},
+        # A checkpoint that already has a head of another size gets a fresh one of the right size.
+        ignore_mismatched_sizes=True,
+        # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
+        dtype=torch.float32,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    peft_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # also makes the classifier head train in full and be saved with the adapter
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+    )
+    model = get_peft_model(model, peft_config)
+    return model
+
+
+def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Weights (the adapter and the head), config with the label maps, and tokenizer."""
+    model.save_pretrained(path)
+    # The base model's config carries num_labels and the label maps that loading needs.
+    model.get_base_model().config.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A model saved by `save_model`, in eval mode, with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path)
+    base_name = PeftConfig.from_pretrained(path).base_model_name_or_path
+    # Build the base with the saved config, so the head has the trained number of labels; its weights come
+    # from the adapter (saved there because the head trains in full).
+    base = AutoModelForSequenceClassification.from_pretrained(
+        base_name, config=config, ignore_mismatched_sizes=True, dtype=torch.float32
+    )
+    model = PeftModel.from_pretrained(base, path)
+    return model.eval(), tokenizer

@@ -1,0 +1,82 @@
+"""Evaluation: loss, accuracy, macro/weighted F1 and a per-class report.
+
+Run on a saved model:  python evaluate.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from sklearn.metrics import accuracy_score, classification_report, f1_score
+from torch.utils.data import DataLoader
+
+
+def compute_metrics(labels: list[int], predictions: list[int], label_names: list[str]) -> dict[str, float]:
+    return {
+        "accuracy": accuracy_score(labels, predictions),
+        "macro_f1": f1_score(labels, predictions, average="macro", labels=range(len(label_names)), zero_division=0),
+        "weighted_f1": f1_score(labels, predictions, average="weighted", zero_division=0),
+    }
+
+
+def report(labels: list[int], predictions: list[int], label_names: list[str]) -> str:
+    return classification_report(
+        labels, predictions, labels=range(len(label_names)), target_names=label_names, digits=4, zero_division=0
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, label_names: list[str]
+) -> tuple[dict[str, float], str]:
+    """Metrics over the whole eval set, prefixed `eval_`, and the classification report.
+
+    Logits are gathered from every process before anything is computed, so the numbers are exact under
+    several GPUs too (gather_for_metrics drops the samples that were repeated to even out the last batch).
+    """
+    model.eval()
+    all_logits, all_labels = [], []
+    for batch in loader:
+        logits = model(**batch).logits.float()
+        logits, labels = accelerator.gather_for_metrics((logits, batch["labels"]))
+        all_logits.append(logits.cpu())
+        all_labels.append(labels.cpu())
+    model.train()
+    logits, labels = torch.cat(all_logits), torch.cat(all_labels)
+    predictions = logits.argmax(dim=-1).tolist()
+    metrics = {"loss": F.cross_entropy(logits, labels).item()}
+    metrics |= compute_metrics(labels.tolist(), predictions, label_names)
+    return {f"eval_{name}": value for name, value in metrics.items()}, report(labels.tolist(), predictions, label_names)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from config import load_config
+    from data import TextClassificationDataset, build_collator, load_splits, read_records
+    from model import load_trained
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", help="a directory written by train.py (e.g. outputs/best)")
+    parser.add_argument("data_file", nargs="?", help="labelled data to evaluate on (default: the eval split)")
+    args = parser.parse_args(argv)
+    cfg = load_config([])
+    accelerator = Accelerator()
+    model, tokenizer = load_trained(args.model_dir)
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    rows = read_records(args.data_file) if args.data_file else load_splits(cfg)[1]
+    dataset = TextClassificationDataset(rows, tokenizer, cfg)
+    collator = build_collator(tokenizer, accelerator.device.type == "cuda")
+    loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)
+    model, loader = accelerator.prepare(model, loader)
+    metrics, text = evaluate(model, loader, accelerator, label_names)
+    accelerator.print(text)
+    accelerator.print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from scaffolder.data_probe import Columns, infer_columns, iter_records, normalize_label, read_sample, summarize
+from scaffolder.errors import DataError
+
+
+def columns_of(path: Path, **flags: str) -> Columns:
+    return infer_columns(read_sample(path), path, **flags)
+
+
+def test_glue_style_tsv_keeps_bare_quotes_inside_sentences() -> None:
+    rows = list(iter_records(DATA / "sst_like.tsv"))
+    assert len(rows) == 40
+    assert any('"' in row["sentence"] for row in rows)
+    assert columns_of(DATA / "sst_like.tsv") == Columns("sentence", None, "label")
+
+
+def test_sentence_pairs_are_found_by_header_names() -> None:
+    assert columns_of(DATA / "nli_pairs.jsonl") == Columns("premise", "hypothesis", "label")
+
+
+def test_json_list_and_chinese_csv() -> None:
+    assert columns_of(DATA / "intents.json") == Columns("utterance", None, "intent")
+    summary = summarize(DATA / "weibo_zh.csv", columns_of(DATA / "weibo_zh.csv"))
+    assert summary.label_counts == {"负面": 20, "正面": 20}
+    assert summary.non_latin_share > 0.9
+    assert summary.words_p95 > 10  # CJK characters count as words
+
+
+def test_unknown_headers_are_inferred_from_the_values(write_file) -> None:  # noqa: ANN001
+    rows = [{"t": f"a fairly long piece of text number {i}", "k": "yes" if i % 2 else "no"} for i in range(20)]
+    path = write_file("odd.jsonl", "\n".join(json.dumps(r) for r in rows))
+    assert columns_of(path) == Columns("t", None, "k")
+
+
+def test_flags_win_and_are_checked(write_file) -> None:  # noqa: ANN001
+    path = write_file("d.csv", "body,topic,stars\nhello,a,1\nworld,b,2\n")
+    assert columns_of(path, text="body", label="stars") == Columns("body", None, "stars")
+    with pytest.raises(DataError, match=r"has no column `txt` \(--text-column\); columns are: body, topic, stars"):
+        columns_of(path, text="txt")
+
+
+def test_json_with_one_list_and_jsonl_saved_as_json(write_file) -> None:  # noqa: ANN001
+    wrapped = write_file("w.json", json.dumps({"version": 1, "data": [{"text": "a", "label": 1}]}))
+    assert list(iter_records(wrapped)) == [{"text": "a", "label": 1}]
+    lines = write_file("l.json", '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    assert len(list(iter_records(lines))) == 2
+
+
+def test_semicolon_csv_from_a_spreadsheet(write_file) -> None:  # noqa: ANN001
+    path = write_file("s.csv", "text;label\nbonjour, le monde;pos\nau revoir;neg\n")
+    assert list(iter_records(path))[0] == {"text": "bonjour, le monde", "label": "pos"}
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [(1, "1"), ("1", "1"), (2.0, "2"), ("2.0", "2"), (" pos ", "pos"), (True, "true"), ("正面", "正面")],
+)
+def test_labels_normalize_to_class_names(value: object, name: str) -> None:
+    assert normalize_label(value, Path("d.csv"), 1) == name
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0.37, "fractional number"), ("", "the label is empty"), (None, "the label is empty"), (["a"], "is a list")],
+)
+def test_bad_labels_are_refused_with_the_row(value: object, message: str) -> None:
+    with pytest.raises(DataError, match=rf"d.csv, row 4: .*{message}"):
+        normalize_label(value, Path("d.csv"), 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "not found; check the path"),
+        ("empty.csv", "", "is empty"),
+        ("header-only.csv", "text,label\n", "has no rows"),
+        ("bad.jsonl", '{"text": "a"}\n{oops\n', r"line 2: not valid JSON"),
+        ("bad.json", '[{"text": "a"},', "is not valid JSON"),
+        ("scalars.json", "[1, 2]", "expected a JSON list of objects"),
+        ("data.parquet", "x", "unsupported file type `.parquet`"),
+        ("ragged.csv", "text,label\na,b,c\n", "more fields than the header"),
+    ],
+)
+def test_unreadable_files_give_one_clear_error(write_file, tmp_path: Path, name: str, content, message: str) -> None:  # noqa: ANN001
+    path = write_file(name, content) if content is not None else tmp_path / name
+    with pytest.raises(DataError, match=message):
+        read_sample(path)
+
+
+def test_latin1_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ncaf\xe9,a\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text; re-save it as UTF-8"):
+        read_sample(path)
