@@ -116,21 +116,25 @@ def smoke(
 
 @app.command()
 def tasks() -> None:
-    """List the tasks and PEFT methods, with the methods each task supports."""
+    """List the tasks, the PEFT methods, and which methods each task supports."""
     from rich.console import Console
     from rich.table import Table
 
     from scaffolder.tasks import PEFT_METHODS, TASKS
 
-    table = Table("task", "what it does", "default model", *PEFT_METHODS, box=None)
+    console = Console(highlight=False, soft_wrap=True)
     for info in TASKS.values():
-        marks = ["yes" if method in info.peft_methods else "-" for method in PEFT_METHODS]
-        table.add_row(info.name, info.summary, info.default_model, *marks)
-    console = Console(highlight=False)
-    console.print(table)
+        console.print(f"[bold]{info.name}[/]  {info.summary}")
+        console.print(f"    default model {info.default_model} (mostly non-Latin data: {info.multilingual_model})")
+        console.print(f"    metrics {', '.join(info.metrics)}")
+    console.print()
+    matrix = Table("task \\ --peft", *PEFT_METHODS, box=None, show_edge=False)
+    for info in TASKS.values():
+        matrix.add_row(info.name, *("yes" if m in info.peft_methods else "-" for m in PEFT_METHODS))
+    console.print(matrix)
     console.print()
     for method in PEFT_METHODS.values():
-        console.print(f"  --peft {method.name:<8} {method.summary}")
+        console.print(f"  {method.name:<8} {method.summary}")
 
 
 def _print_new(console, result) -> None:  # noqa: ANN001

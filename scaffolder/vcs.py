@@ -85,14 +85,17 @@ def _init_and_commit(path: Path, message: str) -> str:
 
 
 def _identity_env(repo: git.Repo) -> dict[str, str]:
-    """The user's git identity when configured, else scaffolder's, so that committing never fails on it."""
-    reader = repo.config_reader()
-    env = {}
-    if not reader.get_value("user", "name", default="") and not os.environ.get("GIT_AUTHOR_NAME"):
-        env |= {"GIT_AUTHOR_NAME": FALLBACK_IDENTITY["name"], "GIT_COMMITTER_NAME": FALLBACK_IDENTITY["name"]}
-    if not reader.get_value("user", "email", default="") and not os.environ.get("GIT_AUTHOR_EMAIL"):
-        env |= {"GIT_AUTHOR_EMAIL": FALLBACK_IDENTITY["email"], "GIT_COMMITTER_EMAIL": FALLBACK_IDENTITY["email"]}
-    return env
+    """Nothing when git knows who the user is (their commits are theirs), else scaffolder's identity."""
+    import git
+
+    try:
+        repo.git.var("GIT_AUTHOR_IDENT")
+        repo.git.var("GIT_COMMITTER_IDENT")
+        return {}
+    except git.GitCommandError:
+        name, email = FALLBACK_IDENTITY["name"], FALLBACK_IDENTITY["email"]
+        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+                "GIT_COMMITTER_EMAIL": email}
 
 
 def commit_trailers(version: str, spec_hash: str, generator: str) -> str:
