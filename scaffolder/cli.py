@@ -6,12 +6,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scaffolder import __version__
 from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from scaffolder.pipeline import NewResult
+    from scaffolder.smoke import SmokeResult
 
 app = typer.Typer(
     help="Write fine-tuning projects (transformers + peft + accelerate), check them, commit them, smoke-train them.",
@@ -22,10 +28,18 @@ app = typer.Typer(
 )
 
 
-def _console():  # noqa: ANN202 - rich is imported only when something is printed
-    from rich.console import Console
+def _console() -> Console:
+    """Messages go to stderr, so stdout carries only results (and the --json line)."""
+    from rich.console import Console  # imported when something is printed: --help stays fast
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _plain(text: object) -> str:
+    """Text shown as is: data values and messages may hold brackets that rich would read as markup."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 @app.command()
@@ -33,18 +47,18 @@ def new(
     task: Annotated[str, typer.Option(help="what to fine-tune for; see `scaffold tasks`")],
     data: Annotated[Path, typer.Option(help="training data: csv, tsv, json or jsonl")],
     eval_data: Annotated[
-        Optional[Path], typer.Option(help="evaluation data; default: hold out 10% of --data (recorded)")
+        Path | None, typer.Option(help="evaluation data; default: hold out 10% of --data (recorded)")
     ] = None,
-    model: Annotated[Optional[str], typer.Option(help="hub id or local directory; default: the task's")] = None,
-    output: Annotated[Optional[Path], typer.Option(help="project folder; default: <data>-<task> here")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="input text column; default: inferred")] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option(help="second text of a pair; default: inferred")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="label column; default: inferred")] = None,
+    model: Annotated[str | None, typer.Option(help="hub id or local directory; default: the task's")] = None,
+    output: Annotated[Path | None, typer.Option(help="project folder; default: <data>-<task> here")] = None,
+    text_column: Annotated[str | None, typer.Option(help="input text column; default: inferred")] = None,
+    text_pair_column: Annotated[str | None, typer.Option(help="second text of a pair; default: inferred")] = None,
+    label_column: Annotated[str | None, typer.Option(help="label column; default: inferred")] = None,
     peft: Annotated[str, typer.Option(help="none (full fine-tune) or lora")] = "none",
-    max_length: Annotated[Optional[int], typer.Option(help="tokens per example; default: from the data")] = None,
-    num_epochs: Annotated[Optional[int], typer.Option(help="default: the task's")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="default: the task's")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="default: the task's, per PEFT method")] = None,
+    max_length: Annotated[int | None, typer.Option(help="tokens per example; default: from the data")] = None,
+    num_epochs: Annotated[int | None, typer.Option(help="default: the task's")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="default: the task's")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="default: the task's, per PEFT method")] = None,
     seed: Annotated[int, typer.Option(help="training seed")] = 42,
     no_smoke: Annotated[bool, typer.Option("--no-smoke", help="skip the smoke training run")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
@@ -82,8 +96,10 @@ def new(
     if as_json:
         print(json.dumps(result.to_json()))
     if result.smoke and not result.smoke.passed:
-        raise SmokeError(f"smoke run failed: {'; '.join(result.smoke.failures)} (the project is committed at "
-                         f"{result.project}; re-run with `scaffold smoke {result.project}`)")
+        raise SmokeError(
+            f"smoke run failed: {'; '.join(result.smoke.failures)} (the project is committed at "
+            f"{result.project}; re-run with `scaffold smoke {result.project}`)"
+        )
     if not as_json:
         print(f"cd {os.path.relpath(result.project)} && python train.py")
 
@@ -137,24 +153,29 @@ def tasks() -> None:
         console.print(f"  {method.name:<8} {method.summary}")
 
 
-def _print_new(console, result) -> None:  # noqa: ANN001
+def _done(console: Console, text: str) -> None:
+    console.print("[green]✓[/] " + _plain(text))
+
+
+def _print_new(console: Console, result: NewResult) -> None:
     plan, spec = result.plan, result.plan.spec
-    columns = spec.text_column + (f" + {spec.text_pair_column}" if spec.text_pair_column else "")
+    columns = f"{spec.text_column}" + (f" + {spec.text_pair_column}" if spec.text_pair_column else "")
     counts = ", ".join(f"{label} {count}" for label, count in list(plan.label_counts.items())[:8])
     more = f", … ({len(spec.labels)} in all)" if len(spec.labels) > 8 else ""
-    console.print(f"[green]✓[/] {spec.task}: {columns} → {spec.label_column}; labels {counts}{more}")
-    console.print(f"[green]✓[/] model {spec.model} ({plan.family.model_type}), {plan.peft.name}, "
-                  f"max_length {spec.max_length}")
-    console.print(f"[green]✓[/] wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
+    _done(console, f"{spec.task}: {columns} → {spec.label_column}; labels {counts}{more}")
+    _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
+    _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
 
 
-def _print_smoke(console, result) -> None:  # noqa: ANN001
+def _print_smoke(console: Console, result: SmokeResult) -> None:
+    """Success only: a failure is reported once, as the error line the exit code goes with."""
     if result.passed:
         losses = result.losses
-        console.print(f"[green]✓[/] smoke run passed in {result.seconds:.1f} s: loss {losses[0]:.3f} → "
-                      f"{losses[-1]:.3f} over {len(losses)} steps")
-    else:
-        console.print(f"[red]✗[/] smoke run failed after {result.seconds:.1f} s: {'; '.join(result.failures)}")
+        _done(
+            console,
+            f"smoke run passed in {result.seconds:.1f} s: loss {losses[0]:.3f} → {losses[-1]:.3f} "
+            f"over {len(losses)} steps",
+        )
 
 
 def main() -> None:
@@ -162,7 +183,7 @@ def main() -> None:
     try:
         app()
     except ScaffoldError as exc:
-        _console().print(f"[red]error:[/] {exc}", soft_wrap=True)
+        _console().print(f"[red]error:[/] {_plain(exc)}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _console().print("[red]interrupted[/]; a project that was not fully written has been removed")
@@ -170,8 +191,11 @@ def main() -> None:
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if os.environ.get("SCAFFOLD_DEBUG"):
             raise
-        _console().print(f"[red]internal error:[/] {type(exc).__name__}: {exc} "
-                         f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})", soft_wrap=True)
+        _console().print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} "
+            f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})",
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

@@ -58,8 +58,10 @@ def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
     spec = plan.spec
     method = "full fine-tune" if plan.peft.name == "none" else plan.peft.name
     data = f"{spec.train_data.name} ({plan.train.num_rows} rows)"
-    held_out = f"eval: {spec.eval_data.name} ({plan.eval.num_rows} rows)" if spec.eval_data and plan.eval else (
-        f"eval: {spec.eval_fraction:.0%} of the training rows held out"
+    held_out = (
+        f"eval: {spec.eval_data.name} ({plan.eval.num_rows} rows)"
+        if spec.eval_data and plan.eval
+        else (f"eval: {spec.eval_fraction:.0%} of the training rows held out")
     )
     return "\n".join(
         [

@@ -37,9 +37,7 @@ def build_plan(spec: ProjectSpec) -> Plan:
     task = TASKS[spec.task]
     train_path = spec.train_data
     sample = data_probe.read_sample(train_path)
-    columns = data_probe.infer_columns(
-        sample, train_path, spec.text_column, spec.text_pair_column, spec.label_column
-    )
+    columns = data_probe.infer_columns(sample, train_path, spec.text_column, spec.text_pair_column, spec.label_column)
     train = data_probe.summarize(train_path, columns)
     evaluation = _eval_summary(spec.eval_data, columns) if spec.eval_data else None
     _check_sizes(train, evaluation, spec)

@@ -94,8 +94,12 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
         return {}
     except git.GitCommandError:
         name, email = FALLBACK_IDENTITY["name"], FALLBACK_IDENTITY["email"]
-        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
-                "GIT_COMMITTER_EMAIL": email}
+        return {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
 
 
 def commit_trailers(version: str, spec_hash: str, generator: str) -> str:

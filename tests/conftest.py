@@ -28,7 +28,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 @pytest.fixture
-def write_file(tmp_path: Path):  # noqa: ANN201
+def write_file(tmp_path: Path):
     """write_file("name.csv", "text") -> path inside the test's temp dir."""
 
     def write(name: str, text: str) -> Path:

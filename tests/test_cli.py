@@ -9,7 +9,6 @@ from pathlib import Path
 
 import git
 import pytest
-
 from conftest import DATA, reviews_csv, run_cli
 
 
@@ -76,8 +75,9 @@ def test_new_without_smoke_commits_a_clean_project_and_prints_json(workdir: Path
     assert trailers["Scaffolder-Version"] == "0.1.0"
     assert trailers["Scaffolder-Generator"] == "jinja"
     assert trailers["Scaffolder-Spec-Hash"].startswith("sha256:")
-    assert sorted(p.name for p in workdir.iterdir()) == sorted(["broken.jsonl", "empty.csv", "nolabel.csv",
-                                                                "taken", "train.csv", "nested"])  # no staging left
+    assert sorted(p.name for p in workdir.iterdir()) == sorted(
+        ["broken.jsonl", "empty.csv", "nolabel.csv", "taken", "train.csv", "nested"]
+    )  # no staging left
 
 
 def test_default_output_name_comes_from_the_data(workdir: Path) -> None:

@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
+
 from scaffolder.data_probe import Columns, infer_columns, iter_records, normalize_label, read_sample, summarize
 from scaffolder.errors import DataError
 
@@ -31,29 +31,29 @@ def test_json_list_and_chinese_csv() -> None:
     assert summary.words_p95 > 10  # CJK characters count as words
 
 
-def test_unknown_headers_are_inferred_from_the_values(write_file) -> None:  # noqa: ANN001
+def test_unknown_headers_are_inferred_from_the_values(write_file) -> None:
     rows = [{"t": f"a fairly long piece of text number {i}", "k": "yes" if i % 2 else "no"} for i in range(20)]
     path = write_file("odd.jsonl", "\n".join(json.dumps(r) for r in rows))
     assert columns_of(path) == Columns("t", None, "k")
 
 
-def test_flags_win_and_are_checked(write_file) -> None:  # noqa: ANN001
+def test_flags_win_and_are_checked(write_file) -> None:
     path = write_file("d.csv", "body,topic,stars\nhello,a,1\nworld,b,2\n")
     assert columns_of(path, text="body", label="stars") == Columns("body", None, "stars")
     with pytest.raises(DataError, match=r"has no column `txt` \(--text-column\); columns are: body, topic, stars"):
         columns_of(path, text="txt")
 
 
-def test_json_with_one_list_and_jsonl_saved_as_json(write_file) -> None:  # noqa: ANN001
+def test_json_with_one_list_and_jsonl_saved_as_json(write_file) -> None:
     wrapped = write_file("w.json", json.dumps({"version": 1, "data": [{"text": "a", "label": 1}]}))
     assert list(iter_records(wrapped)) == [{"text": "a", "label": 1}]
     lines = write_file("l.json", '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
     assert len(list(iter_records(lines))) == 2
 
 
-def test_semicolon_csv_from_a_spreadsheet(write_file) -> None:  # noqa: ANN001
+def test_semicolon_csv_from_a_spreadsheet(write_file) -> None:
     path = write_file("s.csv", "text;label\nbonjour, le monde;pos\nau revoir;neg\n")
-    assert list(iter_records(path))[0] == {"text": "bonjour, le monde", "label": "pos"}
+    assert next(iter(iter_records(path))) == {"text": "bonjour, le monde", "label": "pos"}
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_bad_labels_are_refused_with_the_row(value: object, message: str) -> Non
         ("ragged.csv", "text,label\na,b,c\n", "more fields than the header"),
     ],
 )
-def test_unreadable_files_give_one_clear_error(write_file, tmp_path: Path, name: str, content, message: str) -> None:  # noqa: ANN001
+def test_unreadable_files_give_one_clear_error(write_file, tmp_path: Path, name: str, content, message: str) -> None:
     path = write_file(name, content) if content is not None else tmp_path / name
     with pytest.raises(DataError, match=message):
         read_sample(path)

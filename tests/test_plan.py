@@ -2,14 +2,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, reviews_csv
+
 from scaffolder.errors import DataError, SpecError
 from scaffolder.plan import build_plan, model_family
 from scaffolder.spec import ProjectSpec
 
 
-def plan_for(path: Path, **changes: object):  # noqa: ANN201
+def plan_for(path: Path, **changes: object):
     return build_plan(ProjectSpec(task="text-classification", train_data=path, **changes))  # type: ignore[arg-type]
 
 
@@ -32,26 +32,26 @@ def test_non_latin_data_gets_a_multilingual_default_model() -> None:
     assert plan_for(DATA / "weibo_zh.csv").spec.model == "FacebookAI/xlm-roberta-base"
 
 
-def test_numeric_labels_sort_by_value_and_eval_labels_join_the_set(write_file) -> None:  # noqa: ANN001
+def test_numeric_labels_sort_by_value_and_eval_labels_join_the_set(write_file) -> None:
     train = write_file("train.csv", "text,label\n" + "".join(f"t{i},{i % 11}\n" for i in range(33)))
     dev = write_file("dev.csv", "text,label\na,11\nb,0\n")
     assert plan_for(train, eval_data=dev).spec.labels == tuple(str(i) for i in range(12))
 
 
-def test_labels_fixed_by_the_spec_must_cover_the_data(write_file) -> None:  # noqa: ANN001
+def test_labels_fixed_by_the_spec_must_cover_the_data(write_file) -> None:
     train = write_file("train.csv", reviews_csv())
     with pytest.raises(DataError, match="labels not in the spec's `labels`: positive"):
         plan_for(train, labels=("negative", "neutral"))
 
 
-def test_too_small_or_single_class_data_is_refused(write_file) -> None:  # noqa: ANN001
+def test_too_small_or_single_class_data_is_refused(write_file) -> None:
     with pytest.raises(DataError, match="too few to hold out an eval split; .* or pass --eval-data"):
         plan_for(write_file("tiny.csv", reviews_csv(5)))
     with pytest.raises(DataError, match="every row has label `a`"):
         plan_for(write_file("one.csv", "text,label\n" + "x,a\n" * 20))
 
 
-def test_eval_data_must_have_the_train_columns(write_file) -> None:  # noqa: ANN001
+def test_eval_data_must_have_the_train_columns(write_file) -> None:
     train = write_file("train.csv", reviews_csv())
     dev = write_file("dev.csv", "sentence,label\na,positive\n")
     with pytest.raises(DataError, match="lacks column `text`"):

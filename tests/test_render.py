@@ -10,8 +10,8 @@ from pathlib import Path
 import libcst
 import pytest
 import yaml
-
 from conftest import DATA
+
 from scaffolder import render
 from scaffolder.errors import GenerationError
 from scaffolder.plan import build_plan
@@ -71,7 +71,10 @@ def test_every_render_is_lint_clean_python(name: str, tmp_path: Path) -> None:
     )
     assert lint.returncode == 0, lint.stdout
     fmt = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert fmt.returncode == 0, fmt.stdout
 

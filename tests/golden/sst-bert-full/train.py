@@ -96,7 +96,7 @@ def train(cfg: Config) -> dict[str, Any]:
         metrics, report = evaluate(model, eval_loader, accelerator, cfg.labels)
         log(accelerator, output_dir, {"step": step, "epoch": epoch, **metrics})
         accelerator.print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-        if best is None or is_better(metrics[cfg.metric_for_best_model], best[cfg.metric_for_best_model], cfg):
+        if best is None or is_better(metrics, best, cfg.metric_for_best_model):
             best = {**metrics, "best_epoch": epoch}
             save_best(accelerator, model, tokenizer, output_dir, report)
 
@@ -160,8 +160,10 @@ def train_epoch(
     return accelerator.reduce(epoch_loss, reduction="mean").item() / len(loader), samples
 
 
-def is_better(value: float, best: float, cfg: Config) -> bool:
-    return value < best if cfg.metric_for_best_model.endswith("loss") else value > best
+def is_better(metrics: dict[str, float], best: dict[str, float], metric: str) -> bool:
+    """Better on `metric`; on a tie (accuracy often ties on small eval sets), lower eval loss wins."""
+    sign = -1 if metric.endswith("loss") else 1
+    return (sign * metrics[metric], -metrics["eval_loss"]) > (sign * best[metric], -best["eval_loss"])
 
 
 def save_best(

@@ -1,0 +1,36 @@
+# Set-up and checks for scaffolder. `make demo` and `make test` work on a fresh machine with Python 3.10+ and git.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch: a bare `torch` requirement would pull a multi-GB CUDA build. On a GPU machine,
+# run `make TORCH=torch demo` (or install your CUDA build of torch first).
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test lint clean
+
+$(BIN)/scaffold: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)" -e ".[train,dev]"
+	touch $@
+
+install: $(BIN)/scaffold
+
+# Scaffold the shipped example into demo-reviews/, commit it and smoke-train it.
+demo: install
+	rm -rf demo-reviews
+	$(BIN)/scaffold new --task text-classification \
+		--data examples/text-classification/train.csv --eval-data examples/text-classification/dev.csv \
+		--output demo-reviews
+	@echo "next: cd demo-reviews && ../$(BIN)/python train.py"
+
+test: install lint
+	$(BIN)/python -m pytest -n 2 --durations=10
+
+lint: install
+	$(BIN)/ruff check scaffolder tests
+	$(BIN)/ruff format --check scaffolder tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) demo-reviews dist build
