@@ -9,6 +9,7 @@ from pathlib import Path
 
 import git
 import pytest
+
 from conftest import DATA, reviews_csv, run_cli
 
 

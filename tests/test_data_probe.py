@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
+from conftest import DATA
 from scaffolder.data_probe import Columns, infer_columns, iter_records, normalize_label, read_sample, summarize
 from scaffolder.errors import DataError
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import git
 import pytest
+
 from conftest import DATA, REPO, run_cli
 
 pytestmark = pytest.mark.slow

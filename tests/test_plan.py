@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA, reviews_csv
 
+from conftest import DATA, reviews_csv
 from scaffolder.errors import DataError, SpecError
 from scaffolder.plan import build_plan, model_family
 from scaffolder.spec import ProjectSpec

@@ -10,8 +10,8 @@ from pathlib import Path
 import libcst
 import pytest
 import yaml
-from conftest import DATA
 
+from conftest import DATA
 from scaffolder import render
 from scaffolder.errors import GenerationError
 from scaffolder.plan import build_plan

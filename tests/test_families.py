@@ -1,0 +1,41 @@
+"""Every supported model family scaffolds with LoRA and passes its smoke run (tiny model, offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from scaffolder.pipeline import new_project
+from scaffolder.spec import ProjectSpec
+from scaffolder.tasks import FAMILIES
+
+pytestmark = pytest.mark.slow
+
+# A real hub id per family. None is cached here, so each smoke run also trains its stand-in tokenizer.
+HUB_IDS = {
+    "bert": "google-bert/bert-base-cased",
+    "distilbert": "distilbert/distilbert-base-multilingual-cased",
+    "roberta": "FacebookAI/roberta-large",
+    "xlm-roberta": "FacebookAI/xlm-roberta-base",
+    "deberta-v2": "microsoft/deberta-v3-small",
+    "modernbert": "answerdotai/ModernBERT-base",
+    "albert": "albert/albert-base-v2",
+    "electra": "google/electra-small-discriminator",
+}
+
+
+def test_every_family_has_a_hub_id_here() -> None:
+    assert set(HUB_IDS) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family", sorted(HUB_IDS))
+def test_family_smoke_trains_with_lora(family: str, tmp_path: Path) -> None:
+    spec = ProjectSpec(
+        task="text-classification", train_data=DATA / "nli_pairs.jsonl", model=HUB_IDS[family], peft="lora"
+    )
+    result = new_project(spec, tmp_path / family)
+    assert result.plan.family.model_type == family
+    assert result.smoke is not None
+    assert result.smoke.passed, result.smoke.failures
