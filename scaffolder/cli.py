@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +29,31 @@ app = typer.Typer(
 )
 
 
+def _handle_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Every error becomes one line and its exit code (README: "Exit codes"); never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        try:
+            command(*args, **kwargs)
+        except ScaffoldError as exc:
+            _console().print(f"[red]error:[/] {_plain(exc)}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _console().print("[red]interrupted[/]: nothing half-written is left (a project already committed stays)")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: one line, unless asked for the traceback
+            if os.environ.get("SCAFFOLD_DEBUG"):
+                raise
+            _console().print(
+                f"[red]internal error:[/] {type(exc).__name__}: {_plain(exc)} "
+                f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})"
+            )
+            raise typer.Exit(1) from None
+
+    return run
+
+
 def _console() -> Console:
     """Messages go to stderr, so stdout carries only results (and the --json line)."""
     from rich.console import Console  # imported when something is printed: --help stays fast
@@ -43,6 +69,7 @@ def _plain(text: object) -> str:
 
 
 @app.command()
+@_handle_errors
 def new(
     task: Annotated[str, typer.Option(help="what to fine-tune for; see `scaffold tasks`")],
     data: Annotated[Path, typer.Option(help="training data: csv, tsv, json or jsonl")],
@@ -113,6 +140,7 @@ def _model_arg(model: str | None) -> str | None:
 
 
 @app.command()
+@_handle_errors
 def smoke(
     project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
@@ -179,24 +207,7 @@ def _print_smoke(console: Console, result: SmokeResult) -> None:
 
 
 def main() -> None:
-    """Entry point: runs the app and turns every error into one line and an exit code."""
-    try:
-        app()
-    except ScaffoldError as exc:
-        _console().print(f"[red]error:[/] {_plain(exc)}")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _console().print("[red]interrupted[/]; a project that was not fully written has been removed")
-        sys.exit(130)
-    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
-        if os.environ.get("SCAFFOLD_DEBUG"):
-            raise
-        _console().print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} "
-            f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})",
-            soft_wrap=True,
-        )
-        sys.exit(1)
+    app()
 
 
 @app.callback(invoke_without_command=True)

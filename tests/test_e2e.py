@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import git
@@ -121,3 +123,38 @@ def test_a_failing_smoke_run_keeps_the_project_and_names_the_failure(tmp_path: P
     assert "RuntimeError: broken on purpose" in smoke.stderr
     assert json.loads(smoke.stdout.strip().splitlines()[-1])["passed"] is False
     assert (tmp_path / "p" / ".git").is_dir()
+
+
+def test_ctrl_c_exits_130_and_leaves_no_half_project_or_stray_training(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "scaffolder", "new", "--task", "text-classification",
+               "--data", str(DATA / "sst_like.tsv"), "--output", "p"]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
+    time.sleep(5)  # usually mid smoke run
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    # Either nothing was written yet, or the whole committed project is there: never a staging folder.
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["p"])
+    if (tmp_path / "p").exists():
+        assert not git.Repo(tmp_path / "p").is_dirty(untracked_files=True)
+    time.sleep(1)
+    assert processes_in(tmp_path / "p") == [], "the smoke child outlived scaffold"
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Pids whose working directory is `folder` (the smoke child runs in the project folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
