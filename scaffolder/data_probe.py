@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,12 +90,23 @@ def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
             if fmt == "tsv"
             else csv.DictReader(f, dialect=_sniff_csv(path))
         )
-        if not reader.fieldnames or not any(name.strip() for name in reader.fieldnames):
-            raise DataError(f"{path} has no header row; add one that names the columns (e.g. text,label)")
+        _check_header(path, reader.fieldnames)
         for line, row in enumerate(reader, start=2):
             if None in row:  # more fields than the header names
                 raise DataError(f"{path}, line {line}: more fields than the header has; quote fields with commas")
             yield row
+
+
+def _check_header(path: Path, names: Sequence[str] | None) -> None:
+    """A header names columns: a number or a sentence in it means the file starts with data (GLUE's CoLA)."""
+    if not names or not any(name.strip() for name in names):
+        raise DataError(f"{path} has no header row; add one that names the columns (e.g. text,label)")
+    for name in names:
+        if _is_number(name) or len(name.split()) >= 4:
+            raise DataError(
+                f"{path}: the first row looks like data, not a header (`{name[:40]}`); "
+                "add a header row that names the columns (e.g. text,label)"
+            )
 
 
 def _sniff_csv(path: Path) -> type[csv.Dialect] | csv.Dialect:

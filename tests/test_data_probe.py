@@ -84,6 +84,7 @@ def test_bad_labels_are_refused_with_the_row(value: object, message: str) -> Non
         ("scalars.json", "[1, 2]", "expected a JSON list of objects"),
         ("data.parquet", "x", "unsupported file type `.parquet`"),
         ("ragged.csv", "text,label\na,b,c\n", "more fields than the header"),
+        ("cola.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\n", "the first row looks like data"),
     ],
 )
 def test_unreadable_files_give_one_clear_error(write_file, tmp_path: Path, name: str, content, message: str) -> None:
