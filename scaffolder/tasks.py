@@ -58,7 +58,7 @@ class PeftMethod:
 
 
 PEFT_METHODS: dict[str, PeftMethod] = {
-    "none": PeftMethod("none", "full fine-tune: every weight trains", smoke_learning_rate=2e-2),
+    "none": PeftMethod("none", "full fine-tune: every weight trains", smoke_learning_rate=1e-2),
     "lora": PeftMethod(
         "lora",
         "LoRA: low-rank adapters on the attention projections; the head trains in full",

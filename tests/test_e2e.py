@@ -46,8 +46,8 @@ def test_new_commits_and_smoke_trains(case: str, tmp_path: Path) -> None:
     smoke = report["smoke"]
     assert smoke["passed"], smoke
     losses = smoke["losses"]
-    assert len(losses) == 32 and all(loss == loss for loss in losses)
-    assert sum(losses[-8:]) < 0.95 * sum(losses[:8])
+    assert len(losses) == 64 and all(loss == loss for loss in losses)
+    assert sum(losses[-16:]) < 0.95 * sum(losses[:16])
     assert smoke["seconds"] > 0
     # The smoke run left the committed project exactly as committed.
     assert not git.Repo(tmp_path / case).is_dirty(untracked_files=True)

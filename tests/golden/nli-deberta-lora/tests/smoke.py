@@ -42,7 +42,7 @@ TOKENIZER_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 SMOKE_SETTINGS = {
     "max_train_samples": 32,
     "max_eval_samples": 32,
-    "num_epochs": 8,
+    "num_epochs": 16,
     "batch_size": 8,
     "learning_rate": 0.05,
     "warmup_ratio": 0.0,
