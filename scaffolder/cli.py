@@ -92,6 +92,7 @@ def new(
 ) -> None:
     """Generate a fine-tuning project, commit it to a new git repository, and smoke-train it."""
     from scaffolder.pipeline import default_output, new_project
+    from scaffolder.smoke import check_training_stack
     from scaffolder.spec import ProjectSpec
 
     spec = ProjectSpec(
@@ -111,6 +112,8 @@ def new(
     )
     console = _console()
     destination = output.expanduser() if output else default_output(spec)
+    if not no_smoke:
+        check_training_stack()  # a missing stack is found before anything is written
     with console.status("planning, rendering and committing…"):
         result = new_project(spec, destination, run_smoke=False)
     _print_new(console, result)

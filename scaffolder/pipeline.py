@@ -61,7 +61,7 @@ def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
     held_out = (
         f"eval: {spec.eval_data.name} ({plan.eval.num_rows} rows)"
         if spec.eval_data and plan.eval
-        else (f"eval: {spec.eval_fraction:.0%} of the training rows held out")
+        else f"eval: {spec.eval_fraction:.0%} of the training rows held out"
     )
     return "\n".join(
         [
@@ -69,7 +69,7 @@ def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
             "",
             f"Files: {', '.join(sorted(files))}",
             f"Data: {data}; {held_out}",
-            f"Labels ({len(spec.labels)}): {', '.join(spec.labels)}",
+            f"Labels ({len(spec.labels)}): {', '.join(spec.labels[:20])}{', …' if len(spec.labels) > 20 else ''}",
             "",
             vcs.commit_trailers(__version__, spec_hash(spec, project), render.GENERATOR),
         ]

@@ -51,3 +51,10 @@ def test_wheel_installs_and_scaffolds_from_packaged_templates(tmp_path: Path) ->
     smoke = subprocess.run([scaffold, "smoke", "proj"], cwd=work, capture_output=True, text=True)
     assert smoke.returncode == 5
     assert "pip install 'scaffolder[train]'" in smoke.stderr
+    # Asked for a smoke run it cannot do, `new` says so before writing anything.
+    refused = subprocess.run(
+        [scaffold, "new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"), "--output", "p2"],
+        cwd=work, capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 5, refused.stderr
+    assert not (work / "p2").exists()
