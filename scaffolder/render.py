@@ -39,7 +39,7 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(py=_py_literal, py_str=json.dumps, yaml=_yaml_value)
+    env.filters.update(py=_py_literal, py_str=json.dumps, yaml=yaml_value)
     context = _context(plan, project_dir)
     files = {SPEC_FILE: to_toml(plan.spec, project_dir)}
     for relative, template in sorted(_template_files(root, plan.task.template_dir).items()):
@@ -90,7 +90,7 @@ _PLAIN_YAML = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _YAML_KEYWORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
 
 
-def _yaml_value(value: Any) -> str:
+def yaml_value(value: Any) -> str:
     """A YAML flow value that reads back as exactly `value` (quoted where YAML would reinterpret it)."""
     if value is None:
         return "null"
@@ -105,7 +105,7 @@ def _yaml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_value(item) for item in value) + "]"
+        return "[" + ", ".join(yaml_value(item) for item in value) + "]"
     text = str(value)
     if _PLAIN_YAML.match(text) and text.lower() not in _YAML_KEYWORDS:
         return text

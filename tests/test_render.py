@@ -92,9 +92,9 @@ def test_config_yaml_reads_back_the_spec_values() -> None:
 
 def test_yaml_values_that_yaml_would_misread_are_quoted() -> None:
     for value in ["no", "yes", "on", "null", "1", "0.5", "1e-3", "a: b", "正面", "- x", "#tag"]:
-        assert yaml.safe_load(f"k: {render._yaml_value(value)}")["k"] == value
-    assert yaml.safe_load(f"k: {render._yaml_value(2e-5)}")["k"] == 2e-5
-    assert yaml.safe_load(f"k: {render._yaml_value(['0', 'no', 'x y'])}")["k"] == ["0", "no", "x y"]
+        assert yaml.safe_load(f"k: {render.yaml_value(value)}")["k"] == value
+    assert yaml.safe_load(f"k: {render.yaml_value(2e-5)}")["k"] == 2e-5
+    assert yaml.safe_load(f"k: {render.yaml_value(['0', 'no', 'x y'])}")["k"] == ["0", "no", "x y"]
 
 
 def test_lora_projects_train_the_head_and_fresh_modules() -> None:

@@ -1,0 +1,140 @@
+"""Spec consistency: config.yaml and the code agree with scaffold.toml on what the spec decides.
+
+Model id, labels, columns, max length and PEFT method. Hyperparameters (learning rate, epochs, ...) are the
+user's knobs in config.yaml and are not compared.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from scaffolder.spec import ProjectSpec
+from scaffolder.validate.diagnostics import Diagnostic
+from scaffolder.validate.project import Module, Project, dotted
+
+HUB_ID_CALLS = ("from_pretrained",)
+LABEL_CONSTANTS = ("LABELS", "LABEL_NAMES", "CLASSES", "CLASS_NAMES")
+
+
+def spec_config(spec: ProjectSpec) -> dict[str, object]:
+    """The config.yaml values the spec fixes."""
+    return {
+        "model_name_or_path": spec.model,
+        "labels": list(spec.labels),
+        "text_column": spec.text_column,
+        "text_pair_column": spec.text_pair_column,
+        "label_column": spec.label_column,
+        "max_length": spec.max_length,
+    }
+
+
+def check(project: Project, spec: ProjectSpec) -> list[Diagnostic]:
+    found = _config(project, spec)
+    for module in project.parsed():
+        found += code_constants(module, spec) + _peft(module, spec)
+    return found
+
+
+def _config(project: Project, spec: ProjectSpec) -> list[Diagnostic]:
+    config = project.config
+    if config is None:
+        return []
+    found = []
+    for key, expected in spec_config(spec).items():
+        if key in config and config[key] != expected:
+            found.append(
+                Diagnostic(
+                    "config.yaml",
+                    _yaml_line(project.files["config.yaml"], key),
+                    "P401",
+                    f"`{key}` is {config[key]!r}, scaffold.toml says {expected!r}",
+                    "change scaffold.toml and `scaffold regen`, or `scaffold check --fix`",
+                )
+            )
+    if config.get("trust_remote_code") is True:
+        found.append(
+            Diagnostic(
+                "config.yaml",
+                _yaml_line(project.files["config.yaml"], "trust_remote_code"),
+                "S608",
+                "trust_remote_code is true, which the spec did not ask for",
+                "set it to false",
+            )
+        )
+    return found
+
+
+def _yaml_line(text: str, key: str) -> int:
+    return next((n for n, line in enumerate(text.splitlines(), 1) if line.startswith(f"{key}:")), 1)
+
+
+def code_constants(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
+    """Literal num_labels=, max_length= and hub ids in the code, and label lists, that contradict the spec."""
+    found = []
+    for call in module.nodes(cst.Call):  # type: ignore[arg-type]
+        for arg in call.args:
+            keyword = arg.keyword.value if arg.keyword else None
+            if keyword == "num_labels" and _int(arg.value) not in (None, len(spec.labels)):
+                found.append(_constant(module, arg, f"num_labels={_int(arg.value)}", f"{len(spec.labels)} labels"))
+        name = dotted(call.func) or ""
+        if name.endswith(HUB_ID_CALLS) and call.args and isinstance(call.args[0].value, cst.SimpleString):
+            value = str(call.args[0].value.evaluated_value)
+            looks_like_hub_id = "/" in value or "-" in value
+            if looks_like_hub_id and value != spec.model:
+                found.append(_constant(module, call.args[0], f"model {value!r}", f"model {spec.model!r}"))
+    for assign in module.nodes(cst.Assign):  # type: ignore[arg-type]
+        targets = [dotted(t.target) for t in assign.targets]
+        labels = _strings(assign.value) if any(t in LABEL_CONSTANTS for t in targets) else None
+        if labels is not None and labels != list(spec.labels):
+            found.append(_constant(module, assign, f"labels {labels}", f"labels {list(spec.labels)}"))
+    return found
+
+
+def _constant(module: Module, node: cst.CSTNode, got: str, expected: str) -> Diagnostic:
+    return Diagnostic(
+        module.path,
+        module.line(node),
+        "P402",
+        f"hard-coded {got}; scaffold.toml says {expected}",
+        "read it from cfg (config.yaml), or `scaffold check --fix` rewrites it",
+    )
+
+
+def _int(node: cst.BaseExpression) -> int | None:
+    return int(node.value) if isinstance(node, cst.Integer) else None
+
+
+def _strings(node: cst.BaseExpression) -> list[str] | None:
+    if not isinstance(node, (cst.List, cst.Tuple)):
+        return None
+    values = [e.value for e in node.elements]
+    if not all(isinstance(v, cst.SimpleString) for v in values):
+        return None
+    return [str(v.evaluated_value) for v in values]  # type: ignore[attr-defined]
+
+
+def _peft(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
+    if module.path != "model.py":
+        return []
+    wraps = any(dotted(c.func) in ("get_peft_model", "peft.get_peft_model") for c in module.nodes(cst.Call))  # type: ignore[arg-type]
+    if spec.peft == "none" and wraps:
+        return [
+            Diagnostic(
+                module.path,
+                1,
+                "P402",
+                "model.py wraps the model with peft; scaffold.toml says peft = none",
+                "remove the PEFT wrap, or set peft in scaffold.toml and `scaffold regen`",
+            )
+        ]
+    if spec.peft != "none" and not wraps:
+        return [
+            Diagnostic(
+                module.path,
+                1,
+                "P402",
+                f"model.py never calls get_peft_model; scaffold.toml says peft = {spec.peft}",
+                f"wrap the model with get_peft_model and a {spec.peft} config",
+            )
+        ]
+    return []

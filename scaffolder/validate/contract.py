@@ -1,0 +1,148 @@
+"""The generated-project contract (DESIGN.md): files and entry points every generator must provide.
+
+The table is the contract; the LLM prompt states the same table, and this check holds any output to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from scaffolder.validate.diagnostics import Diagnostic
+from scaffolder.validate.project import Module, Params, Project
+
+
+@dataclass(frozen=True)
+class Entry:
+    file: str
+    name: str
+    # Positional argument counts the contract calls it with (e.g. train.main() and train.main(overrides)).
+    calls: tuple[int, ...]
+    why: str
+
+
+CONTRACT = (
+    Entry("config.py", "load_config", (0, 1), "loads config.yaml and applies key=value overrides"),
+    Entry("data.py", "build_datasets", (2,), "returns the train and eval datasets for (cfg, tokenizer)"),
+    Entry("model.py", "load_tokenizer", (1,), "loads the tokenizer for cfg"),
+    Entry("model.py", "build_model", (2,), "builds the (PEFT-wrapped) model for (cfg, tokenizer)"),
+    Entry("model.py", "save_model", (3,), "saves (model, tokenizer, path)"),
+    Entry("model.py", "load_trained", (1,), "reloads a saved model from a path"),
+    Entry("train.py", "main", (0, 1), "trains; `python train.py key=value` and main(overrides)"),
+    Entry("evaluate.py", "evaluate", (4,), "computes eval_ metrics"),
+    Entry("predict.py", "main", (0, 1), "predicts from the command line"),
+    Entry("tests/smoke.py", "run", (1,), "the offline smoke run into a work folder"),
+)
+SCRIPTS = ("train.py", "evaluate.py", "predict.py", "tests/smoke.py")  # runnable: need a __main__ guard
+REQUIRED_FILES = ("config.yaml", "scaffold.toml", "pyproject.toml", "README.md")
+CONFIG_OBJECT = "cfg"  # the contract's name for the settings object; `cfg.<key>` must be a config.yaml key
+
+
+def check(project: Project) -> list[Diagnostic]:
+    found = [
+        Diagnostic(path, 1, "C301", f"{path} is missing", f"add {path} (the project contract lists it)")
+        for path in REQUIRED_FILES
+        if path not in project.files
+    ]
+    found += [d for entry in CONTRACT if (d := _entry(project, entry)) is not None]
+    found += _main_guards(project) + _metrics_written(project) + _config_keys(project)
+    return found
+
+
+def _entry(project: Project, entry: Entry) -> Diagnostic | None:
+    module = next((m for m in project.modules.values() if m.path == entry.file), None)
+    if module is None:
+        return Diagnostic(entry.file, 1, "C301", f"{entry.file} is missing", f"add it with `{entry.name}`: {entry.why}")
+    if module.tree is None:
+        return None  # the syntax check reports it
+    if entry.name not in module.definitions:
+        return Diagnostic(
+            entry.file, 1, "C301", f"{entry.file} does not define `{entry.name}`", f"define `{entry.name}`: {entry.why}"
+        )
+    params = module.definitions[entry.name]
+    if params is None:
+        return None
+    for count in entry.calls:
+        if not _accepts(params, count):
+            return Diagnostic(
+                entry.file,
+                1,
+                "C302",
+                f"`{entry.name}` cannot be called with {count} positional argument(s) as the contract does",
+                f"make it `{entry.name}` that {entry.why}",
+            )
+    return None
+
+
+def _accepts(params: Params, count: int) -> bool:
+    """Whether a call with `count` positional arguments (and no keywords) fits these parameters."""
+    if count > len(params.positional) and not params.var_positional:
+        return False
+    required_positional = [name for name in params.positional if name in params.required]
+    return len(required_positional) <= count and not set(params.keyword_only) & set(params.required)
+
+
+def _main_guards(project: Project) -> list[Diagnostic]:
+    found = []
+    for path in SCRIPTS:
+        module = next((m for m in project.modules.values() if m.path == path), None)
+        if (
+            module is not None
+            and module.tree is not None
+            and '__name__ == "__main__"' not in module.source.replace("'", '"')
+        ):
+            found.append(
+                Diagnostic(
+                    path,
+                    1,
+                    "C301",
+                    f'{path} has no `if __name__ == "__main__":` entry',
+                    'end it with `if __name__ == "__main__": main()`',
+                )
+            )
+    return found
+
+
+def _metrics_written(project: Project) -> list[Diagnostic]:
+    """Some non-test module names the file in a string literal ("metrics.json" or f"{out}/metrics.json")."""
+    for module in project.parsed():
+        if module.path.startswith("tests/"):
+            continue
+        texts = [s.evaluated_value for s in module.nodes(cst.SimpleString)]
+        texts += [part.value for part in module.nodes(cst.FormattedStringText)]
+        if any(isinstance(t, str) and (t == "metrics.json" or t.endswith("/metrics.json")) for t in texts):
+            return []
+    return [
+        Diagnostic(
+            "train.py", 1, "C303", "no module writes metrics.json",
+            "write the final eval_ metrics and train_samples_per_second to <output_dir>/metrics.json",
+        )
+    ]  # fmt: skip
+
+
+def _config_keys(project: Project) -> list[Diagnostic]:
+    config = project.config
+    if config is None:
+        if "config.yaml" in project.files:
+            return [Diagnostic("config.yaml", 1, "C305", "config.yaml is not a YAML mapping", "write key: value lines")]
+        return []
+    found = []
+    for module in project.parsed():
+        for node in module.nodes(cst.Attribute):  # type: ignore[arg-type]
+            if isinstance(node.value, cst.Name) and node.value.value == CONFIG_OBJECT and node.attr.value not in config:
+                if node.attr.value in ("to_dict",):  # the Config class's own method
+                    continue
+                found.append(_missing_key(module, node))
+    return found
+
+
+def _missing_key(module: Module, node: cst.Attribute) -> Diagnostic:
+    key = node.attr.value
+    return Diagnostic(
+        module.path,
+        module.line(node),
+        "C304",
+        f"`cfg.{key}` is not a config.yaml key",
+        f"add `{key}: <value>  # <what it does>` to config.yaml, or use an existing key",
+    )
