@@ -162,6 +162,35 @@ def smoke(
 
 
 @app.command()
+@_handle_errors
+def check(
+    project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path("."),
+    fix: Annotated[bool, typer.Option("--fix", help="apply the fixes and commit them on their own")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Check a project across files (names, signatures, contract, spec, completeness, safety); exit 3 on errors."""
+    from scaffolder.errors import GenerationError
+    from scaffolder.pipeline import check_project
+
+    result = check_project(project.expanduser().resolve(), fix=fix)
+    console = _console()
+    for note in result.applied:
+        _done(console, f"fixed {note}")
+    if result.commit:
+        _done(console, f"committed the fixes as {result.commit[:10]}")
+    for diagnostic in result.diagnostics:
+        print(diagnostic)
+    if as_json:
+        print(json.dumps({"diagnostics": [d.to_json() for d in result.diagnostics], "applied": result.applied,
+                          "commit": result.commit}))  # fmt: skip
+    if result.errors:
+        hint = "" if fix else "; `scaffold check --fix` repairs what it safely can"
+        raise GenerationError(f"{len(result.errors)} error(s) in {project.expanduser().resolve()}{hint}")
+    if not as_json and not result.diagnostics:
+        _done(console, "no problems found")
+
+
+@app.command()
 def tasks() -> None:
     """List the tasks, the PEFT methods, and which methods each task supports."""
     from rich.console import Console

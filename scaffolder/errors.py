@@ -31,7 +31,7 @@ class OutputError(ScaffoldError):
 
 
 class GenerationError(ScaffoldError):
-    """The generator produced files that do not parse or break the project contract; nothing was written."""
+    """Generated files fail their checks (nothing was written), or `scaffold check` found errors."""
 
     exit_code = 3
 
@@ -52,7 +52,7 @@ EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it with SCAFFOLD_DEBUG=1 output)",
     2: "bad input: a flag, scaffold.toml, a data file, the model path or the output directory",
-    3: "generation failed its checks; nothing was written",
+    3: "generated files failed their checks (nothing was written), or `scaffold check` found errors",
     4: "smoke run failed; the project was written and committed, the message names what failed",
     5: "missing tool on this machine (git, or the training stack for the smoke run)",
     130: "interrupted",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scaffolder import __version__, render, smoke, vcs
+from scaffolder.errors import GenerationError, OutputError
 from scaffolder.plan import Plan, build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, spec_hash
+
+if TYPE_CHECKING:
+    from scaffolder.validate import Diagnostic
 
 
 @dataclass
@@ -42,10 +47,58 @@ def new_project(spec: ProjectSpec, output: Path, run_smoke: bool = True) -> NewR
     if run_smoke:
         smoke.check_training_stack()  # before any work: a missing stack is a set-up problem, not a smoke failure
     plan = build_plan(spec)
-    files = render.render(plan, output)
+    files = validated(render.render(plan, output), plan.spec)
     commit = vcs.write_project(files, output, commit_message(plan, files, output))
     result = smoke.run_smoke(output) if run_smoke else None
     return NewResult(output, commit, sorted(files), render.GENERATOR, plan, result)
+
+
+def validated(files: dict[str, str], spec: ProjectSpec) -> dict[str, str]:
+    """Check the generated files across each other and against the spec, apply the fixes, and refuse what is
+    still wrong: nothing is written or run that fails its checks."""
+    from scaffolder.fixes import fix_files
+
+    result = fix_files(files, spec)
+    if result.errors:
+        first = result.errors[0]
+        raise GenerationError(
+            f"the generated project fails {len(result.errors)} check(s), first {first}; nothing was written"
+        )
+    return result.files
+
+
+@dataclass
+class CheckResult:
+    diagnostics: list[Diagnostic]
+    applied: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def check_project(project: Path, fix: bool = False) -> CheckResult:
+    """`scaffold check`: diagnostics for a project on disk; with `fix`, the fixes land as a commit of their own."""
+    from scaffolder.fixes import fix_files
+    from scaffolder.validate import check_files
+
+    spec = from_toml(project / SPEC_FILE)
+    files = vcs.project_files(project)
+    if not fix:
+        return CheckResult(check_files(files, spec))
+    dirty = vcs.dirty_files(project)
+    if dirty:
+        raise OutputError(
+            f"{project} has uncommitted changes ({', '.join(dirty[:3])}); commit or stash them, then run --fix"
+        )
+    result = fix_files(files, spec)
+    changed = {path: text for path, text in result.files.items() if files.get(path) != text}
+    commit = None
+    if changed:
+        message = "scaffold check --fix: " + f"{len(result.applied)} fix(es)\n\n" + "\n".join(result.applied)
+        commit = vcs.commit_changes(project, changed, message)
+    return CheckResult(result.remaining, result.applied, commit)
 
 
 def smoke_project(project: Path) -> smoke.SmokeResult:

@@ -104,3 +104,42 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
 
 def commit_trailers(version: str, spec_hash: str, generator: str) -> str:
     return f"Scaffolder-Version: {version}\nScaffolder-Spec-Hash: {spec_hash}\nScaffolder-Generator: {generator}"
+
+
+TEXT_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".md", ".txt", ".cfg", ".json")
+
+
+def project_files(project: Path) -> dict[str, str]:
+    """The project's text files that git tracks or would track (ignored outputs and caches left out)."""
+    import git
+
+    try:
+        repo = git.Repo(project)
+        listed = repo.git.ls_files("--cached", "--others", "--exclude-standard").splitlines()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project") from None
+    files = {}
+    for relative in listed:
+        path = project / relative
+        if relative.endswith(TEXT_SUFFIXES) and path.is_file():
+            files[relative] = path.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def dirty_files(project: Path) -> list[str]:
+    """Modified, staged or untracked (not ignored) paths."""
+    import git
+
+    return [line[3:] for line in git.Repo(project).git.status("--porcelain").splitlines()]
+
+
+def commit_changes(project: Path, files: dict[str, str], message: str) -> str:
+    """Write `files` (relative path -> text) into the project and commit exactly them."""
+    import git
+
+    repo = git.Repo(project)
+    for relative, text in files.items():
+        (project / relative).write_text(text, encoding="utf-8")
+    repo.git.add("--", *files)
+    repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity_env(repo))
+    return repo.head.commit.hexsha

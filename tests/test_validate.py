@@ -17,9 +17,11 @@ from scaffolder.validate import check_files
 DATASETS = {"single": DATA / "sst_like.tsv", "pair": DATA / "nli_pairs.jsonl", "zh": DATA / "weibo_zh.csv"}
 
 
-def rendered(data: str = "single", peft: str = "none", model: str | None = None) -> tuple[dict[str, str], ProjectSpec]:
+def rendered(
+    data: str = "single", peft: str = "none", model: str | None = None, project_dir: Path = DATA.parent / "project"
+) -> tuple[dict[str, str], ProjectSpec]:
     plan = build_plan(ProjectSpec(task="text-classification", train_data=DATASETS[data], peft=peft, model=model))
-    return render.render(plan, DATA.parent / "project"), plan.spec
+    return render.render(plan, project_dir), plan.spec
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,9 @@ MUTATIONS = {
     "pickle": ("predict.py", "import torch\n",
                "import pickle\n\nimport torch\n\nSTATE = pickle.load(open('s.pkl', 'rb'))\n", "S605"),
     "torch.load": ("model.py", "    return model.eval(), tokenizer",
-                   "    model.load_state_dict(torch.load(path))\n    return model.eval(), tokenizer", "S606"),
+                   '    torch.save(model.state_dict(), Path(path) / "copy.pt")\n'
+                   '    model.load_state_dict(torch.load(Path(path) / "copy.pt"))\n    return model.eval(), tokenizer',
+                   "S606"),
     "delete outside": ("train.py", "shutil.rmtree(staging, ignore_errors=True)", "shutil.rmtree('/home')", "S607"),
     "remote code": ("model.py", "trust_remote_code=cfg.trust_remote_code,\n    )", "trust_remote_code=True,\n    )",
                     "S608"),

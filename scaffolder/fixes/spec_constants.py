@@ -1,5 +1,5 @@
-"""Rewrite what the spec decides to the spec's values: config.yaml entries, and literal num_labels, hub ids and
-label lists in the code."""
+"""Rewrite what the spec decides to the spec's values: config.yaml entries, literal num_labels and label lists;
+and a literal hub id to cfg.model_name_or_path, so the model comes from config.yaml."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from scaffolder.render import yaml_value
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import Diagnostic
 from scaffolder.validate.consistency import HUB_ID_CALLS, LABEL_CONSTANTS, spec_config
+from scaffolder.validate.contract import CONFIG_OBJECT
 from scaffolder.validate.project import dotted
 
 DESCRIPTION = "Set config.yaml entries and literal constants in the code that scaffold.toml decides to its values."
@@ -57,6 +58,7 @@ class _Constants(cst.CSTTransformer):
     def __init__(self, spec: ProjectSpec) -> None:
         self.spec = spec
         self.changed: list[str] = []
+        self.cfg_in_scope: list[bool] = []
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
         labels = len(self.spec.labels)
@@ -66,14 +68,23 @@ class _Constants(cst.CSTTransformer):
             return updated.with_changes(value=cst.Integer(str(labels)))
         return updated
 
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        names = {p.name.value for p in (*node.params.posonly_params, *node.params.params, *node.params.kwonly_params)}
+        self.cfg_in_scope.append(CONFIG_OBJECT in names)
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        self.cfg_in_scope.pop()
+        return updated
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """A literal hub id becomes cfg.model_name_or_path where the function has cfg; elsewhere it stays."""
         name = dotted(updated.func) or ""
         if not (name.endswith(HUB_ID_CALLS) and updated.args and isinstance(updated.args[0].value, cst.SimpleString)):
             return updated
         value = str(updated.args[0].value.evaluated_value)
-        if ("/" in value or "-" in value) and value != self.spec.model:
-            self.changed.append(f"model {value!r} -> {self.spec.model!r}")
-            first = updated.args[0].with_changes(value=_string(str(self.spec.model)))
+        if ("/" in value or "-" in value) and self.cfg_in_scope and self.cfg_in_scope[-1]:
+            self.changed.append(f"model {value!r} -> cfg.model_name_or_path")
+            first = updated.args[0].with_changes(value=cst.parse_expression(f"{CONFIG_OBJECT}.model_name_or_path"))
             return updated.with_changes(args=[first, *updated.args[1:]])
         return updated
 

@@ -79,9 +79,14 @@ def code_constants(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
         name = dotted(call.func) or ""
         if name.endswith(HUB_ID_CALLS) and call.args and isinstance(call.args[0].value, cst.SimpleString):
             value = str(call.args[0].value.evaluated_value)
-            looks_like_hub_id = "/" in value or "-" in value
-            if looks_like_hub_id and value != spec.model:
-                found.append(_constant(module, call.args[0], f"model {value!r}", f"model {spec.model!r}"))
+            if "/" in value or "-" in value:  # a hub id: the model must come from cfg.model_name_or_path
+                found.append(
+                    Diagnostic(
+                        module.path, module.line(call), "P402",
+                        f"hard-coded model {value!r}; the model comes from config.yaml (scaffold.toml: {spec.model!r})",
+                        "pass cfg.model_name_or_path (scaffold check --fix does, where cfg is in scope)",
+                    )
+                )  # fmt: skip
     for assign in module.nodes(cst.Assign):  # type: ignore[arg-type]
         targets = [dotted(t.target) for t in assign.targets]
         labels = _strings(assign.value) if any(t in LABEL_CONSTANTS for t in targets) else None
