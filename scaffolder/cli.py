@@ -191,6 +191,105 @@ def check(
 
 
 @app.command()
+@_handle_errors
+def regen(
+    project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path("."),
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="change a scaffold.toml value first: key=value (repeatable)")
+    ] = None,
+    no_smoke: Annotated[bool, typer.Option("--no-smoke", help="skip the smoke run after the merge")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
+    from scaffolder import vcs
+    from scaffolder.errors import GenerationError
+    from scaffolder.pipeline import check_project, smoke_project
+    from scaffolder.regen import regenerate
+
+    project = project.expanduser().resolve()
+    console = _console()
+    if not no_smoke:
+        from scaffolder.smoke import check_training_stack
+
+        check_training_stack()
+    with console.status("rendering and merging…"):
+        result = regenerate(project, sets or [])
+    if result.recovered:
+        _done(console, "rolled back an interrupted regeneration first")
+    if result.generation is None:
+        _done(console, "nothing to regenerate: the spec renders the project as it was generated")
+        return
+    _done(console, f"regenerated ({'; '.join(result.changes)}), merged as {str(result.merge)[:10]}")
+    checked = check_project(project)
+    for diagnostic in checked.diagnostics:
+        print(diagnostic)
+    smoke_result = None
+    if not no_smoke:
+        with console.status("smoke-training the merged project…"):
+            smoke_result = smoke_project(project)
+        _print_smoke(console, smoke_result)
+    note = {"check_errors": len(checked.errors), "smoke": smoke_result.to_json() if smoke_result else None}
+    vcs.add_note(project, result.generation, json.dumps(note))
+    if as_json:
+        print(json.dumps({"changes": result.changes, "generation": result.generation, "merge": result.merge,
+                          "diagnostics": [d.to_json() for d in checked.diagnostics], **note}))  # fmt: skip
+    if checked.errors:
+        raise GenerationError(f"the merged project has {len(checked.errors)} check error(s) (listed above); "
+                              "fix them, or `scaffold undo` to drop the regeneration")  # fmt: skip
+    if smoke_result and not smoke_result.passed:
+        raise SmokeError(f"smoke run failed after the merge: {'; '.join(smoke_result.failures)} "
+                         "(`scaffold undo` drops the regeneration)")  # fmt: skip
+
+
+@app.command()
+@_handle_errors
+def diff(
+    project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path("."),
+    user: Annotated[bool, typer.Option("--user", help="what you changed since the last generation")] = False,
+) -> None:
+    """What the last generation changed (pristine against pristine), or with --user what you changed."""
+    from scaffolder import vcs
+    from scaffolder.regen import generations
+
+    project = project.expanduser().resolve()
+    history = generations(project)
+    if user:
+        print(vcs.diff(project, history[0].commit, "HEAD"))
+    elif len(history) > 1:
+        print(vcs.diff(project, history[1].commit, history[0].commit))
+    else:
+        _console().print("only the first generation exists: nothing to compare it with")
+
+
+@app.command()
+@_handle_errors
+def log(project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path(".")) -> None:
+    """The generations of this project, newest first, with their spec changes and smoke results."""
+    from scaffolder.regen import generations
+
+    for generation in generations(project.expanduser().resolve()):
+        smoke_line = ""
+        if generation.smoke:
+            record = json.loads(generation.smoke)
+            smoke = record.get("smoke")
+            smoke_line = (
+                "  smoke: skipped" if smoke is None
+                else f"  smoke: {'passed' if smoke['passed'] else 'FAILED'} in {smoke['seconds']:.1f} s"
+            )  # fmt: skip
+        print(f"{generation.commit[:10]}  {generation.date}  {generation.subject}{smoke_line}")
+
+
+@app.command()
+@_handle_errors
+def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path(".")) -> None:
+    """Drop the last regeneration, when nothing was committed on top of its merge."""
+    from scaffolder.regen import undo as undo_last
+
+    head = undo_last(project.expanduser().resolve())
+    _done(_console(), f"dropped the last regeneration; HEAD is {head[:10]} again")
+
+
+@app.command()
 def tasks() -> None:
     """List the tasks, the PEFT methods, and which methods each task supports."""
     from rich.console import Console

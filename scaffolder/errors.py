@@ -55,5 +55,6 @@ EXIT_CODES = {
     3: "generated files failed their checks (nothing was written), or `scaffold check` found errors",
     4: "smoke run failed; the project was written and committed, the message names what failed",
     5: "missing tool on this machine (git, or the training stack for the smoke run)",
+    6: "scaffold regen stopped at merge conflicts: resolve them and commit, or git merge --abort",
     130: "interrupted",
 }

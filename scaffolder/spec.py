@@ -116,18 +116,24 @@ def to_toml(spec: ProjectSpec, project_dir: Path) -> str:
 def from_toml(path: Path) -> ProjectSpec:
     """Read a project's scaffold.toml; every problem names the file and the field."""
     try:
-        raw = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path} not found; run this inside a project made by `scaffold new`") from None
+    return spec_from_text(text, path.parent, str(path))
+
+
+def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
+    """A spec from scaffold.toml text whose relative data paths start at `base`."""
+    try:
+        raw = tomlkit.parse(text).unwrap()
     except tomlkit.exceptions.ParseError as exc:
-        raise SpecError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
+        raise SpecError(f"{name} is not valid TOML ({exc}); fix the line it names") from None
     known = {f.name for f in fields(ProjectSpec)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise SpecError(f"{path}: unknown key `{unknown[0]}`; known keys: {', '.join(sorted(known))}")
+        raise SpecError(f"{name}: unknown key `{unknown[0]}`; known keys: {', '.join(sorted(known))}")
     if "task" not in raw or "train_data" not in raw:
-        raise SpecError(f"{path} must set `task` and `train_data`")
-    base = path.parent
+        raise SpecError(f"{name} must set `task` and `train_data`")
     for key in ("train_data", "eval_data"):
         if raw.get(key) is not None:
             raw[key] = (base / raw[key]).resolve()
@@ -136,7 +142,7 @@ def from_toml(path: Path) -> ProjectSpec:
     try:
         return ProjectSpec(**raw)
     except TypeError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+        raise SpecError(f"{name}: {exc}") from None
 
 
 def portable_path(path: Path, project_dir: Path) -> str:
@@ -155,3 +161,55 @@ def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
             value = list(value)
         out[key] = value
     return out
+
+
+def apply_sets(spec: ProjectSpec, sets: list[str], project_dir: Path) -> ProjectSpec:
+    """`key=value` changes (keys as in scaffold.toml), validated like `scaffold new` validates its flags."""
+    values = _plain(spec, project_dir)
+    known = {f.name for f in fields(ProjectSpec)}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or key not in known:
+            raise SpecError(f"--set {item!r}: expected key=value with a scaffold.toml key ({', '.join(sorted(known))})")
+        values[key] = _toml_value(text)
+    for key in ("train_data", "eval_data"):
+        if values.get(key) is not None:
+            values[key] = (project_dir / str(values[key])).resolve()
+    labels = values.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list):
+            raise SpecError(f'`labels` must be a list like ["neg", "pos"], got {labels!r}')
+        values["labels"] = tuple(str(label) for label in labels)
+    _check_types(values)
+    return ProjectSpec(**values)  # type: ignore[arg-type]
+
+
+def _toml_value(text: str) -> object:
+    """A TOML value (`3`, `1e-4`, `["a", "b"]`, `"x"`), or the bare text as a string (`peft=lora`)."""
+    try:
+        return tomlkit.parse(f"v = {text}")["v"].unwrap()  # type: ignore[union-attr]
+    except (tomlkit.exceptions.TOMLKitError, ValueError):  # not a TOML value: a plain string
+        return text
+
+
+def _check_types(values: dict[str, object]) -> None:
+    numbers = {"eval_fraction": float, "learning_rate": float}
+    integers = ("max_length", "num_epochs", "batch_size", "seed")
+    for key in integers:
+        if values.get(key) is not None and (not isinstance(values[key], int) or isinstance(values[key], bool)):
+            raise SpecError(f"`{key}` must be an integer, got {values[key]!r}")
+    for key, kind in numbers.items():
+        value = values.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(f"`{key}` must be a number, got {value!r}")
+            values[key] = kind(value)
+    for key in ("task", "model", "peft", "text_column", "text_pair_column", "label_column"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise SpecError(f"`{key}` must be a string, got {values[key]!r}")
+
+
+def spec_changes(old: ProjectSpec, new: ProjectSpec, project_dir: Path) -> list[str]:
+    """`peft: none -> lora` for every field that differs, in scaffold.toml's terms."""
+    before, after = _plain(old, project_dir), _plain(new, project_dir)
+    return [f"{key}: {before[key]} -> {after[key]}" for key in after if before.get(key) != after[key]]

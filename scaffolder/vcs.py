@@ -143,3 +143,106 @@ def commit_changes(project: Path, files: dict[str, str], message: str) -> str:
     repo.git.add("--", *files)
     repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity_env(repo))
     return repo.head.commit.hexsha
+
+
+def commit_tree(project: Path, files: dict[str, str], parent: str, message: str) -> str:
+    """A commit holding exactly `files`, child of `parent`, made without touching the work tree or the index.
+
+    It is referenced by nothing until a branch is moved to it, so an interrupted run leaves no trace.
+    """
+    import git
+
+    repo = git.Repo(project)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        paths = sorted(files)
+        sources = []
+        for number, relative in enumerate(paths):
+            source = Path(tmp) / f"blob-{number}"
+            source.write_text(files[relative], encoding="utf-8")
+            sources.append(str(source))
+        blobs = repo.git.hash_object("-w", *sources).splitlines()
+        index_info = "".join(f"100644 {blob}\t{path}\n" for blob, path in zip(blobs, paths, strict=True))
+        (Path(tmp) / "index-info").write_text(index_info, encoding="utf-8")
+        with (Path(tmp) / "index-info").open("rb") as stdin:
+            repo.git.update_index("--index-info", istream=stdin, env=env)
+        tree = repo.git.write_tree(env=env)
+    return repo.git.commit_tree(tree, "-p", parent, "-m", message, env=_identity_env(repo))
+
+
+def tree_of(project: Path, rev: str) -> str:
+    import git
+
+    return git.Repo(project).git.rev_parse(f"{rev}^{{tree}}")
+
+
+def rev(project: Path, name: str) -> str:
+    import git
+
+    return git.Repo(project).git.rev_parse("--verify", name)
+
+
+def is_ancestor(project: Path, ancestor: str, descendant: str) -> bool:
+    import git
+
+    try:
+        git.Repo(project).git.merge_base("--is-ancestor", ancestor, descendant)
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def move_branch(project: Path, branch: str, new: str, old: str) -> None:
+    """Point `branch` at `new` only if it still points at `old` (git's own compare-and-swap)."""
+    import git
+
+    git.Repo(project).git.update_ref(f"refs/heads/{branch}", new, old)
+
+
+def merge(project: Path, commit: str, message: str) -> list[str]:
+    """Three-way merge `commit` into the current branch; the conflicted paths ([] when it merged and committed)."""
+    import git
+
+    repo = git.Repo(project)
+    try:
+        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit, env=_identity_env(repo))
+        return []
+    except git.GitCommandError:
+        conflicted = repo.git.diff("--name-only", "--diff-filter=U").splitlines()
+        if not conflicted:
+            raise
+        return conflicted
+
+
+def reset_hard(project: Path, commit: str) -> None:
+    import git
+
+    git.Repo(project).git.reset("--hard", "--quiet", commit)
+
+
+def file_at(project: Path, rev: str, path: str) -> str:
+    import git
+
+    return git.Repo(project).git.show(f"{rev}:{path}")
+
+
+def add_note(project: Path, commit: str, text: str) -> None:
+    """Attach a note (refs/notes/scaffold) to a commit: smoke results that `scaffold log` shows."""
+    import git
+
+    git.Repo(project).git.notes("--ref=scaffold", "add", "-f", "-m", text, commit)
+
+
+def note_of(project: Path, commit: str) -> str | None:
+    import git
+
+    try:
+        return git.Repo(project).git.notes("--ref=scaffold", "show", commit)
+    except git.GitCommandError:
+        return None
+
+
+def diff(project: Path, old: str, new: str) -> str:
+    import git
+
+    return git.Repo(project).git.diff(old, new)

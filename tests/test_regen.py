@@ -1,0 +1,206 @@
+"""Regeneration in real git repositories: spec changes come in, user edits stay, conflicts are git's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import git
+import pytest
+
+from conftest import DATA, run_cli
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"), "--output", "p",
+                     "--no-smoke", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "p"
+
+
+def edit(project: Path, path: str, old: str, new: str) -> None:
+    file = project / path
+    assert old in file.read_text(), old
+    file.write_text(file.read_text().replace(old, new, 1))
+
+
+def commit_all(project: Path, message: str = "my edits") -> str:
+    repo = git.Repo(project)
+    repo.git.add("--all")
+    repo.git.commit("-qm", message)
+    return repo.head.commit.hexsha
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under the folder, .git included, by content hash."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def regen(project: Path, *args: str, env: dict[str, str] | None = None):
+    return run_cli("regen", str(project), "--no-smoke", *args, cwd=project.parent, env=env)
+
+
+def test_spec_change_comes_in_and_user_edits_stay(project: Path) -> None:
+    edit(project, "train.py", "def main(argv", "# my note: keep this\ndef main(argv")
+    edit(project, "config.yaml", "num_workers: 0", "num_workers: 2")
+    commit_all(project)
+    result = regen(project, "--set", "peft=lora", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["changes"] == ["peft: none -> lora", "learning_rate: 2e-05 -> 0.0002"]
+    assert report["diagnostics"] == []
+    assert "# my note: keep this" in (project / "train.py").read_text()
+    assert "num_workers: 2" in (project / "config.yaml").read_text()
+    assert "LoraConfig(" in (project / "model.py").read_text()
+    assert "learning_rate: 0.0002" in (project / "config.yaml").read_text()
+    assert 'peft = "lora"' in (project / "scaffold.toml").read_text()
+    repo = git.Repo(project)
+    assert not repo.is_dirty(untracked_files=True)
+    head = repo.head.commit
+    assert head.hexsha == report["merge"] and len(head.parents) == 2
+    assert head.parents[1].hexsha == report["generation"] == repo.commit("scaffold/generated").hexsha
+    generation = repo.commit("scaffold/generated")
+    assert generation.summary == "Regenerate: peft: none -> lora; learning_rate: 2e-05 -> 0.0002"
+    assert "Scaffolder-Spec-Hash: sha256:" in generation.message
+    log = run_cli("log", str(project), cwd=project.parent)
+    assert "Regenerate: peft: none -> lora" in log.stdout and "smoke: skipped" in log.stdout
+
+
+def test_editing_scaffold_toml_then_regen(project: Path) -> None:
+    edit(project, "scaffold.toml", "max_length = 32", "max_length = 48")
+    commit_all(project, "longer inputs")
+    result = regen(project)
+    assert result.returncode == 0, result.stderr
+    assert "max_length: 48  #" in (project / "config.yaml").read_text()
+    assert regen(project).stderr.count("nothing to regenerate") == 1
+
+
+def test_a_dirty_tree_is_refused_byte_for_byte(project: Path) -> None:
+    edit(project, "train.py", "def main(argv", "# uncommitted\ndef main(argv")
+    (project / "notes.txt").write_text("untracked")
+    before = snapshot(project)
+    result = regen(project, "--set", "peft=lora")
+    assert result.returncode == 2
+    assert "uncommitted changes" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(project) == before
+
+
+def test_invalid_values_are_refused_before_any_write(project: Path) -> None:
+    before = snapshot(project)
+    for bad, message in [("peft=qlora", "unknown PEFT method"), ("num_epochs=many", "must be an integer"),
+                         ("colour=red", "expected key=value with a scaffold.toml key")]:  # fmt: skip
+        result = regen(project, "--set", bad)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert snapshot(project) == before
+
+
+def test_overlapping_edits_become_git_conflicts_and_nothing_is_lost(project: Path) -> None:
+    edit(
+        project,
+        "model.py",
+        "    if model.config.pad_token_id is None:",
+        "    # mine\n    if model.config.pad_token_id is None:",
+    )
+    edit(project, "model.py", "    return model\n", "    return model.train()  # my change\n")
+    head = commit_all(project)
+    result = regen(project, "--set", "peft=lora")
+    assert result.returncode == 6, result.stderr
+    assert "model.py" in result.stderr and "git merge --abort" in result.stderr
+    repo = git.Repo(project)
+    assert repo.head.commit.hexsha == head  # nothing committed on the user's branch
+    assert "UU model.py" in repo.git.status("--porcelain")
+    text = (project / "model.py").read_text()
+    assert "<<<<<<<" in text and ">>>>>>>" in text
+    assert "return model.train()  # my change" in text and "get_peft_model(model, peft_config)" in text
+    repo.git.merge("--abort")
+    assert repo.head.commit.hexsha == head and not repo.is_dirty(untracked_files=True)
+
+
+def test_a_deleted_file_stays_deleted_and_an_added_file_is_untouched(project: Path) -> None:
+    (project / "tests" / "test_smoke.py").unlink()
+    (project / "mine.py").write_text("X = 1\n")
+    commit_all(project)
+    result = regen(project, "--set", "num_epochs=5")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "tests" / "test_smoke.py").exists()
+    assert (project / "mine.py").read_text() == "X = 1\n"
+    assert "num_epochs: 5" in (project / "config.yaml").read_text()
+
+
+def test_works_on_another_branch_with_commits_on_top(project: Path) -> None:
+    repo = git.Repo(project)
+    repo.git.checkout("-qb", "experiment")
+    edit(project, "README.md", "## Run", "## Run (my notes)")
+    commit_all(project, "one")
+    edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 1")
+    commit_all(project, "two")
+    result = regen(project, "--set", "batch_size=32")
+    assert result.returncode == 0, result.stderr
+    assert repo.active_branch.name == "experiment"
+    assert "SPLIT_SEED = 1" in (project / "data.py").read_text()
+    assert "batch_size: 32" in (project / "config.yaml").read_text()
+    assert repo.commit("main").message.startswith("Generate")  # the other branch is untouched
+
+
+def test_undo_drops_the_last_regeneration(project: Path) -> None:
+    head = git.Repo(project).head.commit.hexsha
+    generated = git.Repo(project).commit("scaffold/generated").hexsha
+    assert regen(project, "--set", "peft=lora").returncode == 0
+    result = run_cli("undo", str(project), cwd=project.parent)
+    assert result.returncode == 0, result.stderr
+    repo = git.Repo(project)
+    assert repo.head.commit.hexsha == head and repo.commit("scaffold/generated").hexsha == generated
+    again = run_cli("undo", str(project), cwd=project.parent)
+    assert again.returncode == 2 and "not the merge of the last regeneration" in again.stderr
+
+
+def test_diff_shows_the_generation_change_and_the_users(project: Path) -> None:
+    edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 7")
+    commit_all(project)
+    assert regen(project, "--set", "peft=lora").returncode == 0
+    generation = run_cli("diff", str(project), cwd=project.parent).stdout
+    assert "+from peft import" in generation and "SPLIT_SEED" not in generation
+    user = run_cli("diff", str(project), "--user", cwd=project.parent).stdout
+    assert "+SPLIT_SEED = 7" in user and "peft" not in user
+
+
+@pytest.mark.parametrize("step", ["after-journal", "after-branch", "after-merge"])
+def test_a_killed_regen_leaves_the_repo_as_before_or_after(project: Path, step: str) -> None:
+    edit(project, "train.py", "def main(argv", "# mine\ndef main(argv")
+    commit_all(project)
+    before = snapshot(project)
+    repo = git.Repo(project)
+    state = (repo.head.commit.hexsha, repo.commit("scaffold/generated").hexsha)
+    killed = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": step})
+    assert killed.returncode == 137
+    # The next run finds the record and rolls back, then does the whole regeneration.
+    result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
+    assert result.returncode == 0, result.stderr
+    assert "rolled back an interrupted regeneration" in result.stderr
+    repo = git.Repo(project)
+    assert repo.head.commit.parents[0].hexsha == state[0]
+    assert repo.commit("scaffold/generated").parents[0].hexsha == state[1]
+    assert "# mine" in (project / "train.py").read_text() and "LoraConfig(" in (project / "model.py").read_text()
+    assert not repo.is_dirty(untracked_files=True)
+    assert os.path.exists(project / ".git") and before  # the repository itself is whole
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("start", "switch"), [("none", "lora"), ("lora", "none")])
+def test_every_peft_switch_smoke_trains(tmp_path: Path, start: str, switch: str) -> None:
+    created = run_cli("new", "--task", "text-classification", "--data", str(DATA / "nli_pairs.jsonl"),
+                      "--peft", start, "--output", "p", "--no-smoke", cwd=tmp_path)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    result = run_cli("regen", "p", "--set", f"peft={switch}", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["smoke"]["passed"] and report["check_errors"] == 0
+    log = run_cli("log", "p", cwd=tmp_path).stdout
+    assert "smoke: passed" in log
