@@ -63,7 +63,9 @@ def regenerate(project: Path, sets: list[str]) -> RegenResult:
     _crash_point("after-journal")
     vcs.move_branch(project, vcs.GENERATED_BRANCH, commit, generated)
     _crash_point("after-branch")
-    conflicts = vcs.merge(project, commit, f"{MERGE_SUBJECT} ({'; '.join(changes) or 'no spec change'})")
+    trailers = vcs.commit_trailers(__version__, spec_hash(plan.spec, project), render.GENERATOR)
+    merge_message = f"{MERGE_SUBJECT} ({'; '.join(changes) or 'no spec change'})\n\n{trailers}"
+    conflicts = vcs.merge(project, commit, merge_message)
     _crash_point("after-merge")
     _journal(project).unlink(missing_ok=True)
     if conflicts:

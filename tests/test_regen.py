@@ -65,6 +65,8 @@ def test_spec_change_comes_in_and_user_edits_stay(project: Path) -> None:
     assert not repo.is_dirty(untracked_files=True)
     head = repo.head.commit
     assert head.hexsha == report["merge"] and len(head.parents) == 2
+    assert head.summary == "Merge regenerated project (peft: none -> lora; learning_rate: 2e-05 -> 0.0002)"
+    assert "Scaffolder-Generator: jinja" in head.message
     assert head.parents[1].hexsha == report["generation"] == repo.commit("scaffold/generated").hexsha
     generation = repo.commit("scaffold/generated")
     assert generation.summary == "Regenerate: peft: none -> lora; learning_rate: 2e-05 -> 0.0002"
@@ -134,8 +136,21 @@ def test_a_deleted_file_stays_deleted_and_an_added_file_is_untouched(project: Pa
     assert "num_epochs: 5" in (project / "config.yaml").read_text()
 
 
-def test_works_on_another_branch_with_commits_on_top(project: Path) -> None:
+def test_a_renamed_file_receives_the_change(project: Path) -> None:
+    (project / "docs").mkdir()
+    git.Repo(project).git.mv("README.md", "docs/README.md")
+    commit_all(project, "move the readme")
+    result = regen(project, "--set", "peft=lora")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "README.md").exists()
+    assert "LoRA: low-rank adapters" in (project / "docs" / "README.md").read_text()
+
+
+def test_works_on_another_branch_with_commits_on_top_and_a_remote(project: Path, tmp_path: Path) -> None:
     repo = git.Repo(project)
+    git.Repo.init(tmp_path / "remote.git", bare=True)
+    repo.create_remote("origin", str(tmp_path / "remote.git"))
+    repo.git.push("-q", "origin", "main")
     repo.git.checkout("-qb", "experiment")
     edit(project, "README.md", "## Run", "## Run (my notes)")
     commit_all(project, "one")

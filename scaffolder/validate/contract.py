@@ -35,7 +35,7 @@ CONTRACT = (
     Entry("tests/smoke.py", "run", (1,), "the offline smoke run into a work folder"),
 )
 SCRIPTS = ("train.py", "evaluate.py", "predict.py", "tests/smoke.py")  # runnable: need a __main__ guard
-REQUIRED_FILES = ("config.yaml", "scaffold.toml", "pyproject.toml", "README.md")
+REQUIRED_FILES = ("config.yaml", "scaffold.toml", "pyproject.toml")  # README.md is prose: the user may move it
 CONFIG_OBJECT = "cfg"  # the contract's name for the settings object; `cfg.<key>` must be a config.yaml key
 
 
