@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # run `make TORCH=torch demo` (or install your CUDA build of torch first).
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 $(BIN)/scaffold: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: install
 	$(BIN)/ruff check scaffolder tests
 	$(BIN)/ruff format --check scaffolder tests
 	$(BIN)/mypy
+
+# Scaffolded project against the Hugging Face Trainer (same model, data, hyperparameters); a few minutes on a CPU.
+bench: install
+	$(BIN)/python bench/text_classification.py --rows 3000
 
 clean:
 	rm -rf $(VENV) demo-reviews dist build

@@ -104,6 +104,11 @@ class TextClassificationDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.encodings["input_ids"])
 
+    @property
+    def lengths(self) -> list[int]:
+        """Tokens per example, for batching examples of similar length together."""
+        return [len(ids) for ids in self.encodings["input_ids"]]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = {key: values[index] for key, values in self.encodings.items()}
         if self.labels is not None:

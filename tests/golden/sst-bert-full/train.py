@@ -25,6 +25,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from config import Config, load_config
 from data import build_collator, build_datasets
@@ -47,7 +48,12 @@ def setup_data(
     on_gpu = accelerator.device.type == "cuda"
     collator = build_collator(tokenizer, on_gpu)
     loader_args = {"collate_fn": collator, "num_workers": cfg.num_workers, "pin_memory": on_gpu}
-    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, **loader_args)
+    # Batches of similar length spend less compute on padding. The order stays random: shuffled mega-batches of
+    # 50 batches are sorted by length inside, so each batch is random but homogeneous.
+    sampler = LengthGroupedSampler(cfg.batch_size, lengths=train_set.lengths) if cfg.group_by_length else None
+    train_loader = DataLoader(
+        train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, **loader_args
+    )
     eval_loader = DataLoader(eval_set, batch_size=cfg.eval_batch_size, **loader_args)
     accelerator.print(f"{len(train_set)} training and {len(eval_set)} evaluation examples")
     return train_loader, eval_loader
