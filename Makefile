@@ -28,8 +28,8 @@ test: install lint
 	$(BIN)/python -m pytest -n 2 --durations=10
 
 lint: install
-	$(BIN)/ruff check scaffolder tests
-	$(BIN)/ruff format --check scaffolder tests
+	$(BIN)/ruff check scaffolder tests bench
+	$(BIN)/ruff format --check scaffolder tests bench
 	$(BIN)/mypy
 
 # Scaffolded project against the Hugging Face Trainer (same model, data, hyperparameters); a few minutes on a CPU.

@@ -24,7 +24,7 @@ from transformers import (
 
 
 class Encoded(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, str]], tokenizer, label2id: dict[str, int], max_length: int) -> None:  # noqa: ANN001
+    def __init__(self, rows: list[dict[str, str]], tokenizer, label2id: dict[str, int], max_length: int) -> None:
         self.encodings = tokenizer([r["text"] for r in rows], truncation=True, max_length=max_length)
         self.labels = [label2id[r["label"]] for r in rows]
 
@@ -35,10 +35,14 @@ class Encoded(torch.utils.data.Dataset):
         return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
 
 
+def read_csv(path: str) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def main() -> None:
     model_name, train_csv, dev_csv, out, epochs, batch, lr, max_length, warmup_ratio, seed = sys.argv[1:11]
-    train_rows = list(csv.DictReader(open(train_csv, encoding="utf-8")))
-    dev_rows = list(csv.DictReader(open(dev_csv, encoding="utf-8")))
+    train_rows, dev_rows = read_csv(train_csv), read_csv(dev_csv)
     labels = sorted({r["label"] for r in train_rows})
     label2id = {name: i for i, name in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(model_name)
@@ -74,8 +78,11 @@ def main() -> None:
     train = trainer.train()
     seconds = time.perf_counter() - started
     metrics = trainer.evaluate()
-    result = {"eval_accuracy": metrics["eval_accuracy"], "train_samples_per_second": train.metrics["train_samples_per_second"],
-              "train_runtime": seconds}  # fmt: skip
+    result = {
+        "eval_accuracy": metrics["eval_accuracy"],
+        "train_samples_per_second": train.metrics["train_samples_per_second"],
+        "train_runtime": seconds,
+    }
     print(json.dumps(result))
 
 
