@@ -38,7 +38,10 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     if precision == "auto":
         # bf16 keeps fp32's range, so it needs no loss scaling; GPUs without it (and CPUs) train in fp32.
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    # Launched as several processes (torchrun, accelerate launch) on a machine without CUDA: accelerate needs
+    # cpu=True to join them with the gloo backend; otherwise each process would train alone.
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.gradient_accumulation_steps, cpu=cpu)
 
 
 def setup_data(
@@ -101,7 +104,7 @@ def train(cfg: Config) -> dict[str, Any]:
 
         metrics, report = evaluate(model, eval_loader, accelerator, cfg.labels)
         log(accelerator, output_dir, {"step": step, "epoch": epoch, **metrics})
-        accelerator.print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        accelerator.print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if best is None or is_better(metrics, best, cfg.metric_for_best_model):
             best = {**metrics, "best_epoch": epoch}
             save_best(accelerator, model, tokenizer, output_dir, report)
