@@ -29,12 +29,13 @@ MEASURED = (
 )
 
 
-def run(command: list[str], cwd: Path) -> tuple[dict, float]:
+def run(command: list[str], cwd: Path) -> tuple[str, float]:
+    """Run a script in a child process; its stdout and its peak memory in MiB."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=cwd, env=env, capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     peak = float(out.strip().splitlines()[-1].split()[1])
-    return out, peak  # type: ignore[return-value]
+    return out, peak
 
 
 def scaffolded(model: str, train: Path, dev: Path, work: Path, epochs: int) -> dict:
