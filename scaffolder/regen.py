@@ -133,6 +133,9 @@ def recover(project: Path) -> bool:
     repo = git.Repo(project)
     if repo.git.ls_files("--unmerged"):
         repo.git.merge("--abort")
+    if vcs.dirty_files(project):
+        # Half-updated files from the interrupted merge, or edits made since: kept in a stash, never dropped.
+        repo.git.stash("push", "--include-untracked", "-m", "scaffold: work tree found after an interrupted regen")
     vcs.reset_hard(project, record["head"])
     repo.git.update_ref(f"refs/heads/{vcs.GENERATED_BRANCH}", record["generated"])
     path.unlink()

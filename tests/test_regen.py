@@ -219,3 +219,13 @@ def test_every_peft_switch_smoke_trains(tmp_path: Path, start: str, switch: str)
     assert report["smoke"]["passed"] and report["check_errors"] == 0
     log = run_cli("log", "p", cwd=tmp_path).stdout
     assert "smoke: passed" in log
+
+
+def test_rolling_back_keeps_edits_made_after_the_interruption_in_a_stash(project: Path) -> None:
+    assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": "after-branch"}).returncode == 137
+    edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 3")
+    result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
+    assert result.returncode == 0, result.stderr
+    repo = git.Repo(project)
+    assert "scaffold: work tree found after an interrupted regen" in repo.git.stash("list")
+    assert "+SPLIT_SEED = 3" in repo.git.stash("show", "-p")
