@@ -121,7 +121,9 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily(
             "albert",
             ("albert",),
-            {**_ENCODER_TINY, "embedding_size": 16},
+            # With the default 0.02 init a tiny ALBERT (one layer's weights shared) often starts with the same
+            # output for every input and its LoRA smoke run stalls at ln(classes); a wider init keeps inputs apart.
+            {**_ENCODER_TINY, "embedding_size": 16, "initializer_range": 0.1},
             _WITH_TYPES,
             lora_targets=("query", "value"),
         ),
