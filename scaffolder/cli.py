@@ -201,10 +201,9 @@ def regen(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
-    from scaffolder import vcs
     from scaffolder.errors import GenerationError
     from scaffolder.pipeline import check_project, smoke_project
-    from scaffolder.regen import regenerate
+    from scaffolder.regen import record_outcome, regenerate
 
     project = project.expanduser().resolve()
     console = _console()
@@ -228,8 +227,7 @@ def regen(
         with console.status("smoke-training the merged project…"):
             smoke_result = smoke_project(project)
         _print_smoke(console, smoke_result)
-    note = {"check_errors": len(checked.errors), "smoke": smoke_result.to_json() if smoke_result else None}
-    vcs.add_note(project, result.generation, json.dumps(note))
+    note = record_outcome(project, result.generation, len(checked.errors), smoke_result)
     if as_json:
         print(json.dumps({"changes": result.changes, "generation": result.generation, "merge": result.merge,
                           "diagnostics": [d.to_json() for d in checked.diagnostics], **note}))  # fmt: skip
@@ -268,15 +266,7 @@ def log(project: Annotated[Path, typer.Argument(help="a project made by `scaffol
     from scaffolder.regen import generations
 
     for generation in generations(project.expanduser().resolve()):
-        smoke_line = ""
-        if generation.smoke:
-            record = json.loads(generation.smoke)
-            smoke = record.get("smoke")
-            smoke_line = (
-                "  smoke: skipped" if smoke is None
-                else f"  smoke: {'passed' if smoke['passed'] else 'FAILED'} in {smoke['seconds']:.1f} s"
-            )  # fmt: skip
-        print(f"{generation.commit[:10]}  {generation.date}  {generation.subject}{smoke_line}")
+        print(f"{generation.commit[:10]}  {generation.date}  {generation.subject}{generation.summary()}")
 
 
 @app.command()

@@ -48,6 +48,12 @@ class MissingToolError(ScaffoldError):
     exit_code = 5
 
 
+class MergeConflict(ScaffoldError):
+    """`scaffold regen` overlapped the user's edits: markers are in the files, registered in git; nothing committed."""
+
+    exit_code = 6
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it with SCAFFOLD_DEBUG=1 output)",

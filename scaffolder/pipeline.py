@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scaffolder import __version__, render, smoke, vcs
-from scaffolder.errors import GenerationError, OutputError
+from scaffolder.errors import GenerationError
 from scaffolder.plan import Plan, build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, spec_hash
 
@@ -87,11 +87,7 @@ def check_project(project: Path, fix: bool = False) -> CheckResult:
     files = vcs.project_files(project)
     if not fix:
         return CheckResult(check_files(files, spec))
-    dirty = vcs.dirty_files(project)
-    if dirty:
-        raise OutputError(
-            f"{project} has uncommitted changes ({', '.join(dirty[:3])}); commit or stash them, then run --fix"
-        )
+    vcs.require_clean(project, "run `scaffold check --fix` again")
     result = fix_files(files, spec)
     changed = {path: text for path, text in result.files.items() if files.get(path) != text}
     commit = None

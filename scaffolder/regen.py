@@ -15,21 +15,19 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scaffolder import __version__, render, vcs
-from scaffolder.errors import OutputError, ScaffoldError
+from scaffolder.errors import MergeConflict, OutputError
 from scaffolder.plan import build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text, spec_hash
 from scaffolder.tasks import TASKS
 
+if TYPE_CHECKING:
+    from scaffolder.smoke import SmokeResult
+
 JOURNAL = "scaffold-regen.json"  # inside .git: never part of the work tree
 MERGE_SUBJECT = "Merge regenerated project"
-
-
-class MergeConflict(ScaffoldError):
-    """Overlapping edits: conflict markers are in the files and registered in git; nothing was committed."""
-
-    exit_code = 6
 
 
 @dataclass
@@ -43,7 +41,7 @@ class RegenResult:
 
 def regenerate(project: Path, sets: list[str]) -> RegenResult:
     recovered = recover(project)
-    _refuse_dirty(project)
+    vcs.require_clean(project, "run `scaffold regen` again (commit scaffold.toml edits too)")
     old_spec = from_toml(project / SPEC_FILE)
     spec = _with_method_defaults(old_spec, apply_sets(old_spec, sets, project), sets)
     base_spec = _generated_spec(project)
@@ -74,15 +72,6 @@ def regenerate(project: Path, sets: list[str]) -> RegenResult:
             "then `git add` them and `git commit`; or `git merge --abort` to go back (nothing was committed)"
         )
     return RegenResult(changes, commit, vcs.rev(project, "HEAD"), recovered=recovered)
-
-
-def _refuse_dirty(project: Path) -> None:
-    dirty = vcs.dirty_files(project)
-    if dirty:
-        raise OutputError(
-            f"{project} has uncommitted changes ({', '.join(dirty[:3])}{', …' if len(dirty) > 3 else ''}); "
-            "commit them (scaffold.toml edits too) or stash them, then run `scaffold regen` again"
-        )
 
 
 def _generated_spec(project: Path) -> ProjectSpec:
@@ -156,7 +145,22 @@ class Generation:
     commit: str
     subject: str
     date: str
-    smoke: str | None
+    outcome: dict[str, Any] | None  # what record_outcome stored: check errors and the smoke result
+
+    def summary(self) -> str:
+        if self.outcome is None:
+            return ""
+        smoke = self.outcome.get("smoke")
+        if smoke is None:
+            return "  smoke: skipped"
+        return f"  smoke: {'passed' if smoke['passed'] else 'FAILED'} in {smoke['seconds']:.1f} s"
+
+
+def record_outcome(project: Path, generation: str, check_errors: int, smoke: SmokeResult | None) -> dict[str, Any]:
+    """Attach the merged tree's check and smoke results to the generation (a git note that `log` reads)."""
+    outcome = {"check_errors": check_errors, "smoke": smoke.to_json() if smoke else None}
+    vcs.add_note(project, generation, json.dumps(outcome))
+    return outcome
 
 
 def generations(project: Path) -> list[Generation]:
@@ -165,12 +169,13 @@ def generations(project: Path) -> list[Generation]:
     repo = git.Repo(project)
     found = []
     for commit in repo.iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
+        note = vcs.note_of(project, commit.hexsha)
         found.append(
             Generation(
                 commit.hexsha,
                 str(commit.summary),
                 commit.committed_datetime.isoformat(timespec="seconds"),
-                vcs.note_of(project, commit.hexsha),
+                json.loads(note) if note else None,
             )
         )
     return found
@@ -180,7 +185,7 @@ def undo(project: Path) -> str:
     """Drop the last regeneration: HEAD must be its merge, with nothing committed on top. Returns the new HEAD."""
     import git
 
-    _refuse_dirty(project)
+    vcs.require_clean(project, "run `scaffold undo` again")
     repo = git.Repo(project)
     head = repo.head.commit
     generated = repo.commit(vcs.GENERATED_BRANCH)

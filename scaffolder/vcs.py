@@ -133,6 +133,14 @@ def dirty_files(project: Path) -> list[str]:
     return [line[3:] for line in git.Repo(project).git.status("--porcelain").splitlines()]
 
 
+def require_clean(project: Path, then: str) -> None:
+    """Refuse to go on over uncommitted work: the command would mix it into its own commit or merge."""
+    dirty = dirty_files(project)
+    if dirty:
+        shown = ", ".join(dirty[:3]) + (", …" if len(dirty) > 3 else "")
+        raise OutputError(f"{project} has uncommitted changes ({shown}); commit or stash them, then {then}")
+
+
 def commit_changes(project: Path, files: dict[str, str], message: str) -> str:
     """Write `files` (relative path -> text) into the project and commit exactly them."""
     import git

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import git
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -58,3 +59,26 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
         env={**os.environ, **(env or {})},
         timeout=900,
     )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project scaffolded from sst_like.tsv through the CLI, without a smoke run: tmp_path / "p"."""
+    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"), "--output", "p",
+                     "--no-smoke", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "p"
+
+
+def edit(project: Path, path: str, old: str, new: str) -> None:
+    """Replace the first `old` in a project file, as a user's edit; `old` must be there."""
+    file = project / path
+    assert old in file.read_text(), old
+    file.write_text(file.read_text().replace(old, new, 1))
+
+
+def commit_all(project: Path, message: str = "my edits") -> str:
+    repo = git.Repo(project)
+    repo.git.add("--all")
+    repo.git.commit("-qm", message)
+    return repo.head.commit.hexsha

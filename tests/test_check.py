@@ -8,30 +8,10 @@ from pathlib import Path
 import git
 import pytest
 
-from conftest import DATA, run_cli
+from conftest import DATA, commit_all, edit, run_cli
 from scaffolder import pipeline, render
 from scaffolder.errors import GenerationError
 from scaffolder.spec import ProjectSpec
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"), "--output", "p",
-                     "--no-smoke", cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "p"
-
-
-def edit(project: Path, path: str, old: str, new: str) -> None:
-    file = project / path
-    assert old in file.read_text()
-    file.write_text(file.read_text().replace(old, new, 1))
-
-
-def commit_all(project: Path, message: str) -> None:
-    repo = git.Repo(project)
-    repo.git.add("--all")
-    repo.git.commit("-qm", message)
 
 
 def test_a_fresh_project_checks_clean(project: Path) -> None:

@@ -121,7 +121,7 @@ def _strings(node: cst.BaseExpression) -> list[str] | None:
 def _peft(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
     if module.path != "model.py":
         return []
-    wraps = any(dotted(c.func) in ("get_peft_model", "peft.get_peft_model") for c in module.nodes(cst.Call))  # type: ignore[arg-type]
+    wraps = any(dotted(c.func) in ("get_peft_model", "peft.get_peft_model") for c in module.nodes(cst.Call))
     if spec.peft == "none" and wraps:
         return [
             Diagnostic(

@@ -127,14 +127,30 @@ def _config_keys(project: Project) -> list[Diagnostic]:
         if "config.yaml" in project.files:
             return [Diagnostic("config.yaml", 1, "C305", "config.yaml is not a YAML mapping", "write key: value lines")]
         return []
+    allowed = set(config) | _config_methods(project)
     found = []
     for module in project.parsed():
-        for node in module.nodes(cst.Attribute):  # type: ignore[arg-type]
-            if isinstance(node.value, cst.Name) and node.value.value == CONFIG_OBJECT and node.attr.value not in config:
-                if node.attr.value in ("to_dict",):  # the Config class's own method
-                    continue
+        for node in module.nodes(cst.Attribute):
+            if (
+                isinstance(node.value, cst.Name)
+                and node.value.value == CONFIG_OBJECT
+                and node.attr.value not in allowed
+            ):
                 found.append(_missing_key(module, node))
     return found
+
+
+def _config_methods(project: Project) -> set[str]:
+    """Names the settings class in config.py defines itself (cfg.to_dict() is a method, not a key)."""
+    module = project.modules.get("config")
+    if module is None:
+        return set()
+    return {
+        statement.name.value
+        for cls in module.nodes(cst.ClassDef)
+        for statement in cls.body.body
+        if isinstance(statement, cst.FunctionDef)
+    }
 
 
 def _missing_key(module: Module, node: cst.Attribute) -> Diagnostic:

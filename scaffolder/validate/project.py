@@ -66,7 +66,7 @@ class Module:
         """All nodes bucketed by type, in one walk: the checks ask for a dozen kinds per module."""
         buckets: dict[type[cst.CSTNode], list[Any]] = {}
         if self.tree is not None:
-            for node in walk(self.tree, cst.CSTNode):  # type: ignore[type-abstract]
+            for node in _all_nodes(self.tree):
                 buckets.setdefault(type(node), []).append(node)
         return buckets
 
@@ -244,19 +244,14 @@ def _absolute(module: Module, node: cst.ImportFrom) -> str:
     return ".".join([*package, base] if base else package)
 
 
-def _walk(tree: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...]) -> list[cst.CSTNode]:
+def _all_nodes(tree: cst.CSTNode) -> list[cst.CSTNode]:
+    """Every node of a tree, in source order."""
     collected: list[cst.CSTNode] = []
 
     class Collector(cst.CSTVisitor):
         def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, kinds):
-                collected.append(node)
+            collected.append(node)
             return True
 
     tree.visit(Collector())
     return collected
-
-
-def walk(tree: cst.CSTNode, *kinds: type[cst.CSTNode]) -> list[Any]:
-    """Every node of the given kinds, in source order."""
-    return _walk(tree, kinds)
