@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scaffolder import __version__
-from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError
+from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError, SpecError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -81,7 +81,13 @@ def new(
     text_column: Annotated[str | None, typer.Option(help="input text column; default: inferred")] = None,
     text_pair_column: Annotated[str | None, typer.Option(help="second text of a pair; default: inferred")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column; default: inferred")] = None,
-    peft: Annotated[str, typer.Option(help="none (full fine-tune) or lora")] = "none",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="the data column for a role the task reads: ROLE=NAME (repeatable; see `scaffold tasks`)"),
+    ] = None,
+    source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,
+    target_lang: Annotated[str | None, typer.Option(help="translation: target language; default: inferred")] = None,
+    peft: Annotated[str, typer.Option(help="PEFT method, or none for a full fine-tune; see `scaffold tasks`")] = "none",
     max_length: Annotated[int | None, typer.Option(help="tokens per example; default: from the data")] = None,
     num_epochs: Annotated[int | None, typer.Option(help="default: the task's")] = None,
     batch_size: Annotated[int | None, typer.Option(help="default: the task's")] = None,
@@ -101,9 +107,9 @@ def new(
         eval_data=eval_data.expanduser().resolve() if eval_data else None,
         model=_model_arg(model),
         peft=peft,
-        text_column=text_column,
-        text_pair_column=text_pair_column,
-        label_column=label_column,
+        columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),
+        source_lang=source_lang,
+        target_lang=target_lang,
         max_length=max_length,
         num_epochs=num_epochs,
         batch_size=batch_size,
@@ -132,6 +138,17 @@ def new(
         )
     if not as_json:
         print(f"cd {os.path.relpath(result.project)} && python train.py")
+
+
+def _columns(items: list[str], **flags: str | None) -> dict[str, str]:
+    """`--column role=name` items plus the --text-column style shortcuts, as a role -> column mapping."""
+    columns = {role: name for role, name in flags.items() if name is not None}
+    for item in items:
+        role, sep, name = item.partition("=")
+        if not sep or not role or not name:
+            raise SpecError(f"--column {item!r}: expected ROLE=NAME, e.g. --column text=review")
+        columns[role.strip()] = name
+    return columns
 
 
 def _model_arg(model: str | None) -> str | None:
@@ -308,10 +325,9 @@ def _done(console: Console, text: str) -> None:
 
 def _print_new(console: Console, result: NewResult) -> None:
     plan, spec = result.plan, result.plan.spec
-    columns = f"{spec.text_column}" + (f" + {spec.text_pair_column}" if spec.text_pair_column else "")
     counts = ", ".join(f"{label} {count}" for label, count in list(plan.label_counts.items())[:8])
     more = f", … ({len(spec.labels)} in all)" if len(spec.labels) > 8 else ""
-    _done(console, f"{spec.task}: {columns} → {spec.label_column}; labels {counts}{more}")
+    _done(console, f"{spec.task}: {plan.description}" + (f"; labels {counts}{more}" if counts else ""))
     _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
     _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
 

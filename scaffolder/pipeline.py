@@ -118,7 +118,7 @@ def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
             "",
             f"Files: {', '.join(sorted(files))}",
             f"Data: {data}; {held_out}",
-            f"Labels ({len(spec.labels)}): {', '.join(spec.labels[:20])}{', …' if len(spec.labels) > 20 else ''}",
+            f"Read as: {plan.description}",
             "",
             vcs.commit_trailers(__version__, spec_hash(spec, project), render.GENERATOR),
         ]

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scaffolder import data_probe
-from scaffolder.data_probe import Columns, DataSummary
+from scaffolder import probes
 from scaffolder.errors import DataError, SpecError
+from scaffolder.probes import DataSummary
 from scaffolder.spec import ProjectSpec, is_local_model
 from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, ModelFamily, PeftMethod, TaskInfo, family_from_name
 
@@ -27,6 +27,7 @@ class Plan:
     peft: PeftMethod
     train: DataSummary
     eval: DataSummary | None
+    description: str  # what the data is read as, in one line
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -35,66 +36,36 @@ class Plan:
 
 def build_plan(spec: ProjectSpec) -> Plan:
     task = TASKS[spec.task]
-    train_path = spec.train_data
-    sample = data_probe.read_sample(train_path)
-    columns = data_probe.infer_columns(sample, train_path, spec.text_column, spec.text_pair_column, spec.label_column)
-    train = data_probe.summarize(train_path, columns)
-    evaluation = _eval_summary(spec.eval_data, columns) if spec.eval_data else None
-    _check_sizes(train, evaluation, spec)
+    probed = probes.probe(spec)
+    train = probed.train
+    _check_sizes(train, probed.eval)
     model = spec.model or (task.multilingual_model if train.non_latin_share > 0.5 else task.default_model)
+    family = model_family(model)
+    if family.architecture not in task.architectures:
+        raise SpecError(
+            f"`{model}` is a {family.architecture} model ({family.model_type}); {spec.task} needs "
+            f"{' or '.join(task.architectures)} models, e.g. {task.default_model}; change --model"
+        )
     resolved = replace(
         spec,
+        **probed.updates,
         model=model,
-        text_column=columns.text,
-        text_pair_column=columns.text_pair,
-        label_column=columns.label,
-        labels=_labels(spec, train, evaluation),
         max_length=spec.max_length or _max_length(train.words_p95),
         num_epochs=spec.num_epochs or task.num_epochs,
         batch_size=spec.batch_size or task.batch_size,
         learning_rate=spec.learning_rate or task.learning_rates[spec.peft],
     )
-    return Plan(resolved, task, model_family(model), PEFT_METHODS[spec.peft], train, evaluation)
+    if train.target_words_p95 and resolved.max_target_length is None:
+        resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95))
+    return Plan(resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, probed.description)
 
 
-def _eval_summary(path: Path, columns: Columns) -> DataSummary:
-    sample = data_probe.read_sample(path)
-    missing = [name for name in (columns.text, columns.text_pair, columns.label) if name and name not in sample[0]]
-    if missing:
-        raise DataError(
-            f"eval data {path} lacks column `{missing[0]}` that the train data uses; "
-            f"its columns are: {', '.join(sample[0])}"
-        )
-    return data_probe.summarize(path, columns)
-
-
-def _check_sizes(train: DataSummary, evaluation: DataSummary | None, spec: ProjectSpec) -> None:
+def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:
     if evaluation is None and train.num_rows < MIN_ROWS_FOR_SPLIT:
         raise DataError(
             f"{train.path} has {train.num_rows} rows, too few to hold out an eval split; "
             f"add rows (at least {MIN_ROWS_FOR_SPLIT}) or pass --eval-data"
         )
-    if len(train.label_counts) < 2:
-        only = next(iter(train.label_counts))
-        raise DataError(
-            f"{train.path}: every row has label `{only}`; classification needs at least two classes "
-            f"(is `{spec.label_column or 'the label column'}` the right column? pass --label-column)"
-        )
-
-
-def _labels(spec: ProjectSpec, train: DataSummary, evaluation: DataSummary | None) -> tuple[str, ...]:
-    """Class names in id order: numeric labels by value, names alphabetically; kept as the spec fixes them."""
-    seen = set(train.label_counts) | set(evaluation.label_counts if evaluation else ())
-    if spec.labels:
-        extra = sorted(seen - set(spec.labels))
-        if extra:
-            raise DataError(
-                f"the data has labels not in the spec's `labels`: {', '.join(extra)}; add them to scaffold.toml"
-            )
-        return spec.labels
-    if all(label.lstrip("-").isdigit() for label in seen):
-        return tuple(sorted(seen, key=int))
-    return tuple(sorted(seen))
 
 
 def _max_length(words_p95: int) -> int:

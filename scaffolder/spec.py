@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import tomlkit
@@ -20,6 +20,9 @@ from scaffolder.errors import SpecError
 from scaffolder.tasks import PEFT_METHODS, TASKS
 
 SPEC_FILE = "scaffold.toml"
+_ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
+# transformers' names for what a sequence classifier learns (`config.problem_type`).
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -31,11 +34,16 @@ class ProjectSpec:
     peft: str = "none"
     eval_data: Path | None = None
     eval_fraction: float = 0.1  # held out of train_data when there is no eval_data
-    text_column: str | None = None
-    text_pair_column: str | None = None
-    label_column: str | None = None
-    labels: tuple[str, ...] = ()
+    # Data column for each role the task reads (`text`, `label`, `tokens`, `question`, ...); the data probe
+    # fills in the roles left open.
+    columns: dict[str, str] = field(default_factory=dict)
+    data_layout: str | None = None  # how the records are shaped, when a task reads several (e.g. chat, conll)
+    problem_type: str | None = None  # text-classification: single_label / multi_label / regression
+    labels: tuple[str, ...] = ()  # class or tag names in id order
+    source_lang: str | None = None  # translation
+    target_lang: str | None = None
     max_length: int | None = None
+    max_target_length: int | None = None  # tokens of a generated target (summaries, translations)
     num_epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -66,7 +74,10 @@ def validate(spec: ProjectSpec) -> None:
         _validate_model(spec.model)
     if not 0.0 < spec.eval_fraction < 0.5:
         raise SpecError(f"`eval_fraction` must be between 0 and 0.5, got {spec.eval_fraction}")
-    for name in ("max_length", "num_epochs", "batch_size"):
+    _validate_columns(spec.columns)
+    if spec.problem_type is not None and spec.problem_type not in PROBLEM_TYPES:
+        raise SpecError(f"unknown problem_type `{spec.problem_type}`; choose one of: {', '.join(PROBLEM_TYPES)}")
+    for name in ("max_length", "max_target_length", "num_epochs", "batch_size"):
         value = getattr(spec, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise SpecError(f"`{name}` must be a positive integer, got {value!r}")
@@ -74,6 +85,14 @@ def validate(spec: ProjectSpec) -> None:
         raise SpecError(f"`max_length` {spec.max_length} is larger than any encoder supports; use at most 8192")
     if spec.learning_rate is not None and not 0.0 < spec.learning_rate < 1.0:
         raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
+
+
+def _validate_columns(columns: dict[str, str]) -> None:
+    for role, name in columns.items():
+        if not _ROLE.match(role):
+            raise SpecError(f"column role `{role}` is not a lowercase name like `text` or `label`; fix `columns`")
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"column for `{role}` must be a column name, got {name!r}; fix `columns`")
 
 
 def _validate_model(model: str) -> None:
@@ -108,7 +127,11 @@ def to_toml(spec: ProjectSpec, project_dir: Path) -> str:
         doc.add(tomlkit.comment(line))
     doc.add(tomlkit.nl())
     for key, value in _plain(spec, project_dir).items():
-        if value is not None:
+        if isinstance(value, dict):
+            table = tomlkit.inline_table()
+            table.update(value)
+            doc.add(key, table)
+        elif value is not None and value != []:
             doc.add(key, value)
     return tomlkit.dumps(doc)
 
@@ -139,6 +162,8 @@ def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
             raw[key] = (base / raw[key]).resolve()
     if "labels" in raw:
         raw["labels"] = tuple(str(label) for label in raw["labels"])
+    if not isinstance(raw.get("columns", {}), dict):
+        raise SpecError(f'{name}: `columns` must be a table like {{ text = "review", label = "stars" }}')
     try:
         return ProjectSpec(**raw)
     except TypeError as exc:
@@ -159,6 +184,8 @@ def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
             value = portable_path(value, project_dir)
         elif isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, dict):
+            value = dict(value)
         out[key] = value
     return out
 
@@ -169,6 +196,10 @@ def apply_sets(spec: ProjectSpec, sets: list[str], project_dir: Path) -> Project
     known = {f.name for f in fields(ProjectSpec)}
     for item in sets:
         key, sep, text = item.partition("=")
+        table, dot, role = key.partition(".")
+        if sep and dot and table == "columns":  # columns.text=review changes one role
+            values["columns"] = {**values["columns"], role: _toml_value(text)}  # type: ignore[dict-item]
+            continue
         if not sep or key not in known:
             raise SpecError(f"--set {item!r}: expected key=value with a scaffold.toml key ({', '.join(sorted(known))})")
         values[key] = _toml_value(text)
@@ -194,7 +225,7 @@ def _toml_value(text: str) -> object:
 
 def _check_types(values: dict[str, object]) -> None:
     numbers = {"eval_fraction": float, "learning_rate": float}
-    integers = ("max_length", "num_epochs", "batch_size", "seed")
+    integers = ("max_length", "max_target_length", "num_epochs", "batch_size", "seed")
     for key in integers:
         if values.get(key) is not None and (not isinstance(values[key], int) or isinstance(values[key], bool)):
             raise SpecError(f"`{key}` must be an integer, got {values[key]!r}")
@@ -204,9 +235,11 @@ def _check_types(values: dict[str, object]) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SpecError(f"`{key}` must be a number, got {value!r}")
             values[key] = kind(value)
-    for key in ("task", "model", "peft", "text_column", "text_pair_column", "label_column"):
+    for key in ("task", "model", "peft", "data_layout", "problem_type", "source_lang", "target_lang"):
         if values.get(key) is not None and not isinstance(values[key], str):
             raise SpecError(f"`{key}` must be a string, got {values[key]!r}")
+    if not isinstance(values.get("columns"), dict):
+        raise SpecError(f'`columns` must be a table like {{text = "review"}}, got {values.get("columns")!r}')
 
 
 def spec_changes(old: ProjectSpec, new: ProjectSpec, project_dir: Path) -> list[str]:

@@ -1,7 +1,8 @@
 """Task knowledge as tables: what each task, model family and PEFT method needs.
 
-Adding a task means one `TASKS` entry and one `templates/<task>/` folder; adding a model family means one
-`FAMILIES` entry. Nothing else in scaffolder branches on a task or family name.
+Adding a task means one `TASKS` entry, one `templates/<task>/` folder and one probe module in
+`scaffolder/probes/`; adding a model family means one `FAMILIES` entry. Nothing else in scaffolder branches on
+a task or family name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class TaskInfo:
     metrics: tuple[str, ...]
     best_metric: str  # metric that picks the best epoch's checkpoint
     peft_methods: tuple[str, ...]
+    # Model architectures (ModelFamily.architecture) the task's auto class works with.
+    architectures: tuple[str, ...] = ("encoder",)
+    report_file: str = "eval_report.txt"  # the best epoch's human-readable evaluation, in output_dir
     # Hyperparameters that suit the task; `learning_rate` is per PEFT method (adapters want larger steps).
     num_epochs: int = 3
     batch_size: int = 16
@@ -29,6 +33,11 @@ class TaskInfo:
     @property
     def template_dir(self) -> str:
         return self.name
+
+    @property
+    def probe(self) -> str:
+        """The module in scaffolder/probes/ that reads this task's data."""
+        return self.name.replace("-", "_")
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -42,6 +51,7 @@ TASKS: dict[str, TaskInfo] = {
         metrics=("accuracy", "macro_f1", "weighted_f1", "classification report"),
         best_metric="eval_macro_f1",
         peft_methods=("none", "lora"),
+        report_file="classification_report.txt",
         learning_rates={"none": 2e-5, "lora": 2e-4},
     ),
 }
@@ -84,6 +94,7 @@ class ModelFamily:
     lora_targets: tuple[str, ...] | None = None
     # Freshly initialised modules besides the head that must train and be saved with an adapter.
     extra_modules_to_save: tuple[str, ...] = ()
+    architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks' auto classes it has
 
 
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}

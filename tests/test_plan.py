@@ -16,7 +16,7 @@ def plan_for(path: Path, **changes: object):
 def test_open_fields_are_resolved_from_data_and_tables() -> None:
     plan = plan_for(DATA / "sst_like.tsv")
     spec = plan.spec
-    assert (spec.text_column, spec.text_pair_column, spec.label_column) == ("sentence", None, "label")
+    assert spec.columns == {"text": "sentence", "label": "label"}
     assert spec.labels == ("0", "1")
     assert spec.model == "google-bert/bert-base-uncased"
     assert (spec.max_length, spec.num_epochs, spec.batch_size, spec.learning_rate) == (32, 3, 16, 2e-5)

@@ -42,7 +42,7 @@ MUTATIONS = {
     "too many positional": ("train.py", "build_datasets(cfg, tokenizer)", "build_datasets(cfg, tokenizer, 1)", "A201"),
     "missing argument": ("train.py", "build_datasets(cfg, tokenizer)", "build_datasets(cfg)", "A203"),
     "missing import": ("train.py", "from evaluate import evaluate\n", "", "N103"),
-    "missing module attribute": ("tests/smoke.py", "train.main(overrides)", "train.run_training(overrides)", "N102"),
+    "missing module attribute": ("tests/tiny.py", "train.main(overrides)", "train.run_training(overrides)", "N102"),
     "contract entry gone": ("model.py", "def load_trained(", "def load_model(", "C301"),
     "contract signature": ("tests/smoke.py", "def run(workdir: Path)", "def run(workdir: Path, seed: int)", "C302"),
     "metrics never written": ("train.py", '"metrics.json"', '"results.json"', "C303"),

@@ -18,14 +18,16 @@ LABEL_CONSTANTS = ("LABELS", "LABEL_NAMES", "CLASSES", "CLASS_NAMES")
 
 def spec_config(spec: ProjectSpec) -> dict[str, object]:
     """The config.yaml values the spec fixes."""
-    return {
+    values: dict[str, object] = {
         "model_name_or_path": spec.model,
         "labels": list(spec.labels),
-        "text_column": spec.text_column,
-        "text_pair_column": spec.text_pair_column,
-        "label_column": spec.label_column,
         "max_length": spec.max_length,
+        "max_target_length": spec.max_target_length,
+        "source_lang": spec.source_lang,
+        "target_lang": spec.target_lang,
     }
+    # Each column role is a `<role>_column` key (text_column, label_column, tokens_column, ...).
+    return values | {f"{role}_column": name for role, name in spec.columns.items()}
 
 
 def check(project: Project, spec: ProjectSpec) -> list[Diagnostic]:

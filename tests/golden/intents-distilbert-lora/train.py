@@ -1,4 +1,4 @@
-"""Fine-tune the model in config.yaml to classify texts into 3 classes with lora.
+"""Fine-tune the model in config.yaml for text-classification with lora.
 
     python train.py [key=value ...]              CPU or one GPU
     accelerate launch train.py [key=value ...]   several GPUs or machines, same code
@@ -93,16 +93,19 @@ def train(cfg: Config) -> dict[str, Any]:
         (output_dir / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     best: dict[str, Any] | None = None
-    step, train_seconds, train_samples, loss_sum, loss_count = 0, 0.0, 0, 0.0, 0
+    step, train_seconds, train_samples, train_tokens, loss_sum, loss_count = 0, 0.0, 0, 0, 0.0, 0
     for epoch in range(1, cfg.num_epochs + 1):
         started = time.perf_counter()
-        epoch_loss, samples = train_epoch(cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step)
+        epoch_loss, samples, tokens = train_epoch(
+            cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step
+        )
         train_seconds += time.perf_counter() - started
         step += updates_per_epoch
         train_samples += samples
+        train_tokens += tokens
         loss_sum, loss_count = loss_sum + epoch_loss * len(train_loader), loss_count + len(train_loader)
 
-        metrics, report = evaluate(model, eval_loader, accelerator, cfg.labels)
+        metrics, report = evaluate(model, eval_loader, accelerator, cfg)
         log(accelerator, output_dir, {"step": step, "epoch": epoch, **metrics})
         accelerator.print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if best is None or is_better(metrics, best, cfg.metric_for_best_model):
@@ -116,6 +119,8 @@ def train(cfg: Config) -> dict[str, Any]:
         "train_runtime": train_seconds,
         # Training steps only: evaluation and checkpoint saving are not counted.
         "train_samples_per_second": train_samples / train_seconds,
+        # Real (non-padding) input tokens: the figure that compares runs with different padding.
+        "train_tokens_per_second": train_tokens / train_seconds,
     }
     if accelerator.is_main_process:
         (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -133,13 +138,15 @@ def train_epoch(
     loader: DataLoader,
     epoch: int,
     step: int,
-) -> tuple[float, int]:
-    """One pass over the training data; returns the mean loss and the number of examples seen (all processes)."""
+) -> tuple[float, int, int]:
+    """One pass over the training data; returns the mean loss and the examples and real tokens seen (all
+    processes)."""
     model.train()
     # Losses stay on the device and are summed there: reading one with .item() waits for the GPU, so that
     # happens only at logging steps.
     window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
     epoch_loss, samples = torch.zeros((), device=accelerator.device), 0
+    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
     for batch in bar:
         with accelerator.accumulate(model):
@@ -152,7 +159,8 @@ def train_epoch(
         window_loss += loss.detach()
         epoch_loss += loss.detach()
         window_batches += 1
-        samples += len(batch["labels"]) * accelerator.num_processes
+        samples += len(batch["input_ids"]) * accelerator.num_processes
+        tokens += batch["attention_mask"].sum()
         if not accelerator.sync_gradients:
             continue
         scheduler.step()
@@ -166,7 +174,8 @@ def train_epoch(
             bar.set_postfix(loss=f"{value:.4f}")
             window_loss.zero_()
             window_batches = 0
-    return accelerator.reduce(epoch_loss, reduction="mean").item() / len(loader), samples
+    mean_loss = accelerator.reduce(epoch_loss, reduction="mean").item() / len(loader)
+    return mean_loss, samples, int(accelerator.reduce(tokens, reduction="sum").item())
 
 
 def is_better(metrics: dict[str, float], best: dict[str, float], metric: str) -> bool:

@@ -15,6 +15,8 @@ from accelerate import Accelerator
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 from torch.utils.data import DataLoader
 
+from config import Config
+
 
 def compute_metrics(labels: list[int], predictions: list[int], label_names: list[str]) -> dict[str, float]:
     return {
@@ -32,7 +34,7 @@ def report(labels: list[int], predictions: list[int], label_names: list[str]) ->
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, label_names: list[str]
+    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, cfg: Config
 ) -> tuple[dict[str, float], str]:
     """Metrics over the whole eval set, prefixed `eval_`, and the classification report.
 
@@ -51,8 +53,8 @@ def evaluate(
     predictions = logits.argmax(dim=-1).tolist()
     # eval_samples shows that every example was scored exactly once, whatever the number of processes.
     metrics = {"loss": F.cross_entropy(logits, labels).item(), "samples": len(labels)}
-    metrics |= compute_metrics(labels.tolist(), predictions, label_names)
-    return {f"eval_{name}": value for name, value in metrics.items()}, report(labels.tolist(), predictions, label_names)
+    metrics |= compute_metrics(labels.tolist(), predictions, cfg.labels)
+    return {f"eval_{name}": value for name, value in metrics.items()}, report(labels.tolist(), predictions, cfg.labels)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -67,13 +69,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config([])
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
-    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     rows = read_records(args.data_file) if args.data_file else load_splits(cfg)[1]
     dataset = TextClassificationDataset(rows, tokenizer, cfg)
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
     loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)
     model, loader = accelerator.prepare(model, loader)
-    metrics, text = evaluate(model, loader, accelerator, label_names)
+    metrics, text = evaluate(model, loader, accelerator, cfg)
     accelerator.print(text)
     accelerator.print(json.dumps(metrics, indent=2))
     return metrics

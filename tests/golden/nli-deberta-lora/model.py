@@ -38,8 +38,13 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    peft_config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,  # also makes the classifier head train in full and be saved with the adapter
+    model = get_peft_model(model, peft_config(cfg))
+    return model
+
+
+def peft_config(cfg: Config) -> LoraConfig:
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # also makes the task head train in full and be saved with the adapter
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
@@ -47,8 +52,6 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
         # Randomly initialised in the base checkpoint, so it has to train (and be saved) too.
         modules_to_save=["pooler"],
     )
-    model = get_peft_model(model, peft_config)
-    return model
 
 
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:

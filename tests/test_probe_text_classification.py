@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from scaffolder.data_probe import Columns, infer_columns, iter_records, normalize_label, read_sample, summarize
 from scaffolder.errors import DataError
+from scaffolder.probes.readers import iter_records, read_sample
+from scaffolder.probes.text_classification import Columns, infer_columns, normalize_label, summarize
 
 
 def columns_of(path: Path, **flags: str) -> Columns:

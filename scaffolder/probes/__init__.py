@@ -1,0 +1,90 @@
+"""Look at the data: one probe module per task (named in the task table) decides the columns, labels and data
+layout the spec left open, and summarizes each file (rows, classes, text lengths, script).
+
+A probe module defines `probe(spec) -> Probed`. It reads files through `readers`, reports every problem as a
+`DataError` that names the file and the fix, and uses the standard library only: the CLI must stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scaffolder.spec import ProjectSpec
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    path: Path
+    format: str
+    fields: tuple[str, ...]  # the record's keys (a csv header)
+    num_rows: int
+    words_p95: int  # 95th percentile of words in a model input (both texts of a pair, question + context, ...)
+    target_words_p95: int = 0  # the same for a generated target (summary, translation, response); 0 if none
+    label_counts: dict[str, int] = field(default_factory=dict)  # classes or tags; empty for tasks without
+    non_latin_share: float = 0.0  # share of letters outside Latin script in the sampled texts
+
+
+@dataclass(frozen=True)
+class Probed:
+    updates: dict[str, Any]  # spec fields the data decided (columns, labels, data_layout, ...)
+    train: DataSummary
+    eval: DataSummary | None
+    description: str  # one line for the user: what is read as what
+
+
+def probe(spec: ProjectSpec) -> Probed:
+    from scaffolder.tasks import TASKS
+
+    module = importlib.import_module(f"{__name__}.{TASKS[spec.task].probe}")
+    result: Probed = module.probe(spec)
+    return result
+
+
+class TextStats:
+    """Word counts and script share, gathered record by record while a probe reads a file."""
+
+    SCRIPT_SAMPLE = 2000  # records whose letters are counted for the script share
+
+    def __init__(self) -> None:
+        self.inputs: list[int] = []
+        self.targets: list[int] = []
+        self.letters = self.non_latin = 0
+
+    def add(self, inputs: Iterable[str], targets: Iterable[str] = ()) -> None:
+        inputs, targets = list(inputs), list(targets)
+        self.inputs.append(sum(word_count(text) for text in inputs))
+        if targets:
+            self.targets.append(sum(word_count(text) for text in targets))
+        if len(self.inputs) <= self.SCRIPT_SAMPLE:
+            for ch in "".join(inputs + targets):
+                if ch.isalpha():
+                    self.letters += 1
+                    self.non_latin += ord(ch) > 0x24F
+
+    def summary(self, path: Path, fmt: str, fields: tuple[str, ...], **extra: Any) -> DataSummary:
+        return DataSummary(
+            path=path,
+            format=fmt,
+            fields=fields,
+            num_rows=len(self.inputs),
+            words_p95=p95(self.inputs),
+            target_words_p95=p95(self.targets),
+            non_latin_share=self.non_latin / self.letters if self.letters else 0.0,
+            **extra,
+        )
+
+
+def p95(values: list[int]) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0
+
+
+def word_count(text: str) -> int:
+    """Whitespace words, counting each CJK character as a word (those scripts do not separate words)."""
+    cjk = sum(1 for ch in text if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+    return len(text.split()) + cjk

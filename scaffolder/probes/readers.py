@@ -1,0 +1,135 @@
+"""Read data files as records: csv, tsv, json (a list of records, or an object with one list of records) and
+jsonl, with the standard library only (the CLI must stay light). Every problem becomes a `DataError` that
+names the file and the fix. Task probes (one module each in this package) read through these functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from scaffolder.errors import DataError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+SAMPLE_ROWS = 200  # rows read to decide the columns
+
+
+def data_format(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"data file {path} not found; check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass the data file itself (csv, tsv, json or jsonl)")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unsupported file type `{path.suffix}`; use .csv, .tsv, .json or .jsonl")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty; it needs a header (or records) and at least a few rows")
+    return fmt
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a data file as a dict, in file order."""
+    fmt = data_format(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            yield from _iter_delimited(path, fmt)
+        elif fmt == "jsonl":
+            yield from _iter_jsonl(path)
+        else:
+            yield from _iter_json(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not valid {fmt.upper()} ({exc}); fix the file or convert it to jsonl") from None
+
+
+def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        # GLUE-style TSV files hold bare quote characters inside sentences: quotes are not special there.
+        reader = (
+            csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if fmt == "tsv"
+            else csv.DictReader(f, dialect=_sniff_csv(path))
+        )
+        _check_header(path, reader.fieldnames)
+        for line, row in enumerate(reader, start=2):
+            if None in row:  # more fields than the header names
+                raise DataError(f"{path}, line {line}: more fields than the header has; quote fields with commas")
+            yield row
+
+
+def _check_header(path: Path, names: Sequence[str] | None) -> None:
+    """A header names columns: a number or a sentence in it means the file starts with data (GLUE's CoLA)."""
+    if not names or not any(name.strip() for name in names):
+        raise DataError(f"{path} has no header row; add one that names the columns (e.g. text,label)")
+    for name in names:
+        if is_number(name) or len(name.split()) >= 4:
+            raise DataError(
+                f"{path}: the first row looks like data, not a header (`{name[:40]}`); "
+                "add a header row that names the columns (e.g. text,label)"
+            )
+
+
+def _sniff_csv(path: Path) -> type[csv.Dialect] | csv.Dialect:
+    """Comma-separated unless the header clearly uses `;` (spreadsheet exports in many locales) or a tab."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        header = f.readline()
+    if "," not in header and (";" in header or "\t" in header):
+        return csv.Sniffer().sniff(header, delimiters=";\t")
+    return csv.excel
+
+
+def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8-sig") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}); one object per line") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}, line {line_no}: expected a JSON object per line, got {type(record).__name__}")
+            yield record
+
+
+def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # JSON lines saved with a .json suffix
+            yield from _iter_jsonl(path)
+            return
+        raise DataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); fix it or use jsonl") from None
+    if isinstance(data, dict):
+        lists = [value for value in data.values() if isinstance(value, list)]
+        if len(lists) != 1:
+            raise DataError(f"{path}: expected a list of records (or an object holding one list of them)")
+        data = lists[0]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{path}: expected a JSON list of objects, one per example")
+    yield from data
+
+
+def read_sample(path: Path, rows: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
+    sample = []
+    for record in iter_records(path):
+        sample.append(record)
+        if len(sample) >= rows:
+            break
+    if not sample:
+        raise DataError(f"data file {path} has no rows; it needs at least a few examples")
+    return sample
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("nan", "inf", "-inf", "infinity")

@@ -1,0 +1,214 @@
+"""text-classification data: text (or a text pair) and a class label per row.
+
+Columns come from the flags, else from header names, else from the values (the label repeats, the text is
+long); labels are normalized the way the generated data.py reads them (1, "1" and 1.0 are one class).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaffolder.errors import DataError
+from scaffolder.probes import DataSummary, Probed, TextStats
+from scaffolder.probes.readers import data_format, is_number, iter_records, read_sample
+from scaffolder.spec import ProjectSpec
+
+# Header names, most specific first. Matching ignores case.
+PAIR_COLUMNS = (
+    ("sentence1", "sentence2"),
+    ("premise", "hypothesis"),
+    ("question1", "question2"),
+    ("question", "sentence"),
+    ("text_a", "text_b"),
+    ("text", "text_pair"),
+    ("query", "passage"),
+)
+TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "comment", "tweet", "body", "utterance")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "gold_label", "y")
+
+
+@dataclass(frozen=True)
+class Columns:
+    text: str
+    text_pair: str | None
+    label: str
+
+    def as_roles(self) -> dict[str, str]:
+        roles = {"text": self.text, "text_pair": self.text_pair, "label": self.label}
+        return {role: name for role, name in roles.items() if name}
+
+
+def probe(spec: ProjectSpec) -> Probed:
+    sample = read_sample(spec.train_data)
+    given = spec.columns
+    columns = infer_columns(sample, spec.train_data, given.get("text"), given.get("text_pair"), given.get("label"))
+    train = summarize(spec.train_data, columns)
+    evaluation = None
+    if spec.eval_data:
+        _check_eval_columns(spec.eval_data, columns)
+        evaluation = summarize(spec.eval_data, columns)
+    _check_classes(train, columns)
+    labels = _labels(spec, train, evaluation)
+    read_as = columns.text + (f" + {columns.text_pair}" if columns.text_pair else "")
+    return Probed(
+        updates={
+            "columns": columns.as_roles(),
+            "labels": labels,
+            "problem_type": "single_label_classification",
+        },
+        train=train,
+        eval=evaluation,
+        description=f"{read_as} → {columns.label}",
+    )
+
+
+def _check_eval_columns(path: Path, columns: Columns) -> None:
+    sample = read_sample(path)
+    missing = [name for name in (columns.text, columns.text_pair, columns.label) if name and name not in sample[0]]
+    if missing:
+        raise DataError(
+            f"eval data {path} lacks column `{missing[0]}` that the train data uses; "
+            f"its columns are: {', '.join(sample[0])}"
+        )
+
+
+def _check_classes(train: DataSummary, columns: Columns) -> None:
+    if len(train.label_counts) < 2:
+        only = next(iter(train.label_counts))
+        raise DataError(
+            f"{train.path}: every row has label `{only}`; classification needs at least two classes "
+            f"(is `{columns.label}` the right column? pass --label-column)"
+        )
+
+
+def _labels(spec: ProjectSpec, train: DataSummary, evaluation: DataSummary | None) -> tuple[str, ...]:
+    """Class names in id order: numeric labels by value, names alphabetically; kept as the spec fixes them."""
+    seen = set(train.label_counts) | set(evaluation.label_counts if evaluation else ())
+    if spec.labels:
+        extra = sorted(seen - set(spec.labels))
+        if extra:
+            raise DataError(
+                f"the data has labels not in the spec's `labels`: {', '.join(extra)}; add them to scaffold.toml"
+            )
+        return spec.labels
+    if all(label.lstrip("-").isdigit() for label in seen):
+        return tuple(sorted(seen, key=int))
+    return tuple(sorted(seen))
+
+
+# --- columns ---------------------------------------------------------------------------------------------------
+
+
+def infer_columns(
+    sample: list[dict[str, Any]],
+    path: Path,
+    text: str | None = None,
+    text_pair: str | None = None,
+    label: str | None = None,
+) -> Columns:
+    """Columns for text / pair / label: the flags when given (checked), else header names, else the data."""
+    names = list(sample[0])
+    for flag, value in (("--text-column", text), ("--text-pair-column", text_pair), ("--label-column", label)):
+        if value is not None and value not in names:
+            raise DataError(f"{path} has no column `{value}` ({flag}); columns are: {', '.join(names)}")
+    by_lower = {name.lower(): name for name in names}
+    if text is None:
+        text, found_pair = _text_columns(by_lower)
+        text_pair = text_pair if text_pair is not None else found_pair
+    label = label or next((by_lower[c] for c in LABEL_COLUMNS if c in by_lower), None)
+    label = label or _guess_label(sample, exclude={text, text_pair})
+    if label is None:
+        raise DataError(f"{path}: no label column found among {', '.join(names)}; pass --label-column NAME")
+    text = text or _guess_text(sample, exclude={label, text_pair})
+    if text is None:
+        raise DataError(f"{path}: no text column found among {', '.join(names)}; pass --text-column NAME")
+    if label in (text, text_pair):
+        raise DataError(f"{path}: column `{label}` cannot be both text and label; pass --text-column/--label-column")
+    return Columns(text=text, text_pair=text_pair, label=label)
+
+
+def _text_columns(by_lower: dict[str, str]) -> tuple[str | None, str | None]:
+    for first, second in PAIR_COLUMNS:
+        if first in by_lower and second in by_lower:
+            return by_lower[first], by_lower[second]
+    return next((by_lower[c] for c in TEXT_COLUMNS if c in by_lower), None), None
+
+
+def _guess_label(sample: list[dict[str, Any]], exclude: set[str | None]) -> str | None:
+    """The column whose values repeat most: few distinct values relative to the rows."""
+    best, best_distinct = None, math.inf
+    for name in sample[0]:
+        if name in exclude:
+            continue
+        values = [_label_key(r.get(name)) for r in sample]
+        distinct = len(set(values))
+        if 1 < distinct <= max(2, len(sample) // 2) and distinct < best_distinct:
+            best, best_distinct = name, distinct
+    return best
+
+
+def _guess_text(sample: list[dict[str, Any]], exclude: set[str | None]) -> str | None:
+    """The string column with the longest values."""
+    lengths = {
+        name: sum(len(r[name]) for r in sample if isinstance(r.get(name), str)) / len(sample)
+        for name in sample[0]
+        if name not in exclude
+    }
+    lengths = {name: length for name, length in lengths.items() if length > 0}
+    return max(lengths, key=lengths.__getitem__) if lengths else None
+
+
+def _label_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else str(value)
+
+
+# --- labels and sizes -------------------------------------------------------------------------------------------
+
+
+def normalize_label(value: Any, path: Path, row: int) -> str:
+    """A label value as its class name: integers (also "3" or 3.0) as digits, strings stripped.
+
+    The generated data.py applies the same rule, so names written to config.yaml match the data.
+    """
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) or (isinstance(value, str) and is_number(value)):
+        number = float(value)
+        if number.is_integer():
+            return str(int(number))
+        raise DataError(
+            f"{path}, row {row}: label {value!r} is a fractional number (a regression target); "
+            "text-classification needs class labels"
+        )
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(f"{path}, row {row}: the label is empty; fill it in or remove the row")
+    if isinstance(value, (list, dict)):
+        raise DataError(f"{path}, row {row}: the label is a {type(value).__name__}; one class per row is expected")
+    return str(value).strip()
+
+
+def summarize(path: Path, columns: Columns) -> DataSummary:
+    """One pass over the file: row count, label counts, text lengths, script."""
+    labels: Counter[str] = Counter()
+    stats = TextStats()
+    fields: tuple[str, ...] = ()
+    for row, record in enumerate(iter_records(path), start=1):
+        fields = fields or tuple(record)
+        for name in (columns.text, columns.text_pair, columns.label):
+            if name is not None and name not in record:
+                raise DataError(f"{path}, row {row}: column `{name}` is missing; every row needs it")
+        labels[normalize_label(record[columns.label], path, row)] += 1
+        texts = [str(record[columns.text] or "")]
+        if columns.text_pair:
+            texts.append(str(record[columns.text_pair] or ""))
+        stats.add(texts)
+    if not stats.inputs:
+        raise DataError(f"data file {path} has no rows; it needs at least a few examples")
+    return stats.summary(path, data_format(path), fields, label_counts=dict(labels))
