@@ -14,7 +14,16 @@ from scaffolder import probes
 from scaffolder.errors import DataError, SpecError
 from scaffolder.probes import DataSummary
 from scaffolder.spec import ProjectSpec, is_local_model
-from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, ModelFamily, PeftMethod, TaskInfo, family_from_name
+from scaffolder.tasks import (
+    FAMILIES,
+    PEFT_METHODS,
+    TASKS,
+    ModelFamily,
+    PeftMethod,
+    TaskInfo,
+    family_from_name,
+    peft_refusal,
+)
 
 MIN_ROWS_FOR_SPLIT = 10  # below this a held-out split leaves too little to train or to evaluate on
 
@@ -46,6 +55,9 @@ def build_plan(spec: ProjectSpec) -> Plan:
             f"`{model}` is a {family.architecture} model ({family.model_type}); {spec.task} needs "
             f"{' or '.join(task.architectures)} models, e.g. {task.default_model}; change --model"
         )
+    refusal = peft_refusal(task, spec.peft, family)
+    if refusal:
+        raise SpecError(refusal)
     resolved = replace(
         spec,
         **probed.updates,
@@ -53,7 +65,7 @@ def build_plan(spec: ProjectSpec) -> Plan:
         max_length=spec.max_length or _max_length(train.words_p95),
         num_epochs=spec.num_epochs or task.num_epochs,
         batch_size=spec.batch_size or task.batch_size,
-        learning_rate=spec.learning_rate or task.learning_rates[spec.peft],
+        learning_rate=spec.learning_rate or task.learning_rates.get(spec.peft, PEFT_METHODS[spec.peft].learning_rate),
     )
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95))

@@ -43,7 +43,9 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
     context = _context(plan, project_dir)
     files = {SPEC_FILE: to_toml(plan.spec, project_dir)}
     for relative, template in sorted(_template_files(root, plan.task.template_dir).items()):
-        files[relative] = env.get_template(template).render(context)
+        text = env.get_template(template).render(context)
+        if text.strip() or relative.endswith("__init__.py"):  # a template that renders empty is not for this plan
+            files[relative] = text
     check_syntax(files)
     return files
 
@@ -60,6 +62,7 @@ def _template_files(root: Path, task_dir: str) -> dict[str, str]:
 
 def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
     spec = plan.spec
+    ia3 = plan.family.ia3_targets
     return {
         "version": __version__,
         "project_name": project_dir.name,
@@ -72,6 +75,8 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         "eval_file": portable_path(spec.eval_data, project_dir) if spec.eval_data else None,
         "model_is_local": is_local_model(spec.model or ""),
         "lora_target_modules": list(plan.family.lora_targets) if plan.family.lora_targets else None,
+        "ia3_target_modules": list(ia3[0]) if ia3 else None,
+        "ia3_feedforward_modules": list(ia3[1]) if ia3 else None,
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import tomlkit
 
 from scaffolder.errors import SpecError
-from scaffolder.tasks import PEFT_METHODS, TASKS
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
 
 SPEC_FILE = "scaffold.toml"
 _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -66,10 +66,9 @@ def validate(spec: ProjectSpec) -> None:
     task = TASKS[spec.task]
     if spec.peft not in PEFT_METHODS:
         raise SpecError(f"unknown PEFT method `{spec.peft}`; choose one of: {', '.join(PEFT_METHODS)}")
-    if spec.peft not in task.peft_methods:
-        raise SpecError(
-            f"PEFT method `{spec.peft}` is not available for {spec.task}; use one of: {', '.join(task.peft_methods)}"
-        )
+    refusal = peft_refusal(task, spec.peft)
+    if refusal:
+        raise SpecError(refusal)
     if spec.model is not None:
         _validate_model(spec.model)
     if not 0.0 < spec.eval_fraction < 0.5:

@@ -40,6 +40,9 @@ class TaskInfo:
         return self.name.replace("-", "_")
 
 
+# Every method the catalogue offers, in the order `scaffold tasks` lists them.
+PEFT_METHODS_ORDER = ("none", "lora", "adalora", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning")
+
 TASKS: dict[str, TaskInfo] = {
     "text-classification": TaskInfo(
         name="text-classification",
@@ -50,7 +53,7 @@ TASKS: dict[str, TaskInfo] = {
         multilingual_model="FacebookAI/xlm-roberta-base",
         metrics=("accuracy", "macro_f1", "weighted_f1", "classification report"),
         best_metric="eval_macro_f1",
-        peft_methods=("none", "lora"),
+        peft_methods=tuple(PEFT_METHODS_ORDER),
         report_file="classification_report.txt",
         learning_rates={"none": 2e-5, "lora": 2e-4},
     ),
@@ -61,25 +64,121 @@ TASKS: dict[str, TaskInfo] = {
 class PeftMethod:
     name: str
     summary: str
+    learning_rate: float  # default peak learning rate; a task's `learning_rates` entry overrides it
     # The smoke run's learning rate: a random tiny model must visibly learn within a few dozen steps.
     smoke_learning_rate: float
     # config.yaml knobs for the method: name -> (default, one-line comment)
     knobs: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    prompt_learning: bool = False  # virtual tokens instead of weight updates
+    # export.py can fold the adapter into the base weights. Not IA3: peft's IA3 merge fails on task heads
+    # that are modules (roberta, electra, deberta classifiers), and its scaling vectors are tiny anyway.
+    mergeable: bool = False
+    # Tiny-model config overrides for the smoke run. Methods that leave the model frozen learn only through the
+    # features a random model gives them, and a default-initialised tiny model maps every input to nearly the
+    # same features; a wider initialisation keeps inputs apart.
+    smoke_model: dict[str, Any] = field(default_factory=dict)
 
+
+_LORA_KNOBS = {
+    "lora_alpha": (16, "scale of the update (alpha / r multiplies it)"),
+    "lora_dropout": (0.1, "dropout on the adapter input"),
+}
+_FROZEN_SMOKE = {"initializer_range": 0.2}
+_VIRTUAL_TOKENS = {"num_virtual_tokens": (20, "trainable virtual tokens put before every input")}
 
 PEFT_METHODS: dict[str, PeftMethod] = {
-    "none": PeftMethod("none", "full fine-tune: every weight trains", smoke_learning_rate=1e-2),
-    "lora": PeftMethod(
-        "lora",
-        "LoRA: low-rank adapters on the attention projections; the head trains in full",
-        smoke_learning_rate=5e-2,
-        knobs={
-            "lora_r": (8, "rank of the update matrices"),
-            "lora_alpha": (16, "scale of the update (alpha / r multiplies it)"),
-            "lora_dropout": (0.1, "dropout on the adapter input"),
-        },
-    ),
+    m.name: m
+    for m in (
+        PeftMethod("none", "full fine-tune: every weight trains", learning_rate=2e-5, smoke_learning_rate=1e-2),
+        PeftMethod(
+            "lora",
+            "LoRA: low-rank adapters on the attention projections; the task head trains in full",
+            learning_rate=2e-4,
+            smoke_learning_rate=5e-2,
+            knobs={"lora_r": (8, "rank of the update matrices"), **_LORA_KNOBS},
+            mergeable=True,
+        ),
+        PeftMethod(
+            "adalora",
+            "AdaLoRA: LoRA whose ranks are pruned during training to where they matter most",
+            learning_rate=5e-4,
+            smoke_learning_rate=5e-2,
+            knobs={
+                "adalora_init_r": (12, "rank every adapter starts with"),
+                "adalora_target_r": (8, "average rank left after pruning"),
+                **_LORA_KNOBS,
+                "adalora_tinit": (0, "updates before pruning starts"),
+                "adalora_tfinal": (0, "updates at the end with the ranks fixed"),
+                "adalora_total_step": (None, "updates the pruning schedule spans; null = the whole run"),
+            },
+            mergeable=True,
+        ),
+        PeftMethod(
+            "ia3",
+            "IA3: learned scaling vectors on attention keys/values and the feed-forward layers; the model stays frozen",
+            learning_rate=3e-3,
+            smoke_learning_rate=1e-1,
+            smoke_model=_FROZEN_SMOKE,
+        ),
+        PeftMethod(
+            "prompt-tuning",
+            "prompt tuning: trainable virtual-token embeddings before the input; the model stays frozen",
+            learning_rate=3e-2,
+            smoke_learning_rate=3e-2,
+            smoke_model=_FROZEN_SMOKE,
+            knobs={
+                **_VIRTUAL_TOKENS,
+                "prompt_init_text": (None, "start the virtual tokens from this text's embeddings; null = random"),
+            },
+            prompt_learning=True,
+        ),
+        PeftMethod(
+            "prefix-tuning",
+            "prefix tuning: trainable key/value prefixes in every attention layer",
+            learning_rate=1e-2,
+            smoke_learning_rate=3e-2,
+            smoke_model=_FROZEN_SMOKE,
+            knobs={
+                **_VIRTUAL_TOKENS,
+                "prefix_projection": (False, "reparameterise the prefix through an MLP (more stable, more memory)"),
+            },
+            prompt_learning=True,
+        ),
+        PeftMethod(
+            "p-tuning",
+            "P-tuning: virtual tokens produced by a small trainable prompt encoder (MLP)",
+            learning_rate=1e-2,
+            smoke_learning_rate=3e-2,
+            smoke_model=_FROZEN_SMOKE,
+            knobs={
+                **_VIRTUAL_TOKENS,
+                "encoder_hidden_size": (128, "hidden size of the prompt encoder"),
+            },
+            prompt_learning=True,
+        ),
+    )
 }
+
+# Task x method pairs that peft does not support correctly, with the reason given to the user.
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("token-classification", "prompt-tuning"): "virtual tokens shift every position, so token labels misalign",
+    ("token-classification", "p-tuning"): "virtual tokens shift every position, so token labels misalign",
+    ("question-answering", "prompt-tuning"): "virtual tokens shift the answer span positions",
+    ("question-answering", "p-tuning"): "virtual tokens shift the answer span positions",
+}
+
+
+def peft_refusal(task: TaskInfo, method: str, family: ModelFamily | None = None) -> str | None:
+    """Why `method` cannot fine-tune for `task` (on `family`), naming methods that can; None when it can."""
+    reason = UNSUPPORTED.get((task.name, method))
+    if reason is None and method not in task.peft_methods:
+        reason = f"{task.name} does not offer it"
+    if reason is None and family is not None and method == "prefix-tuning" and not family.supports_prefix:
+        reason = f"{family.model_type} models take no past key values, which prefix tuning needs"
+    if reason is None:
+        return None
+    working = [m for m in task.peft_methods if m != method and (task.name, m) not in UNSUPPORTED]
+    return f"--peft {method} does not work for {task.name}: {reason}; use {' or '.join(working[:3])}"
 
 
 @dataclass(frozen=True)
@@ -95,11 +194,17 @@ class ModelFamily:
     # Freshly initialised modules besides the head that must train and be saved with an adapter.
     extra_modules_to_save: tuple[str, ...] = ()
     architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks' auto classes it has
+    # IA3 scaling targets where peft's table lacks the family: (target modules, the feed-forward ones among them).
+    ia3_targets: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    # The config attribute with the width of the input embeddings (prompt methods' virtual tokens match it).
+    embedding_dim: str = "hidden_size"
+    supports_prefix: bool = True  # takes past key values, which prefix tuning feeds
 
 
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 _WITH_TYPES = ("input_ids", "token_type_ids", "attention_mask")
 _NO_TYPES = ("input_ids", "attention_mask")
+_BERT_IA3 = (("key", "value", "output.dense"), ("output.dense",))
 
 # Order matters: the first family whose pattern occurs in the model name wins ("distilbert" before "bert").
 FAMILIES: dict[str, ModelFamily] = {
@@ -111,8 +216,18 @@ FAMILIES: dict[str, ModelFamily] = {
             {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
             _NO_TYPES,
             lora_targets=("q_lin", "v_lin"),
+            ia3_targets=(("k_lin", "v_lin", "lin2"), ("lin2",)),
+            supports_prefix=False,
         ),
-        ModelFamily("xlm-roberta", ("xlm-roberta",), _ENCODER_TINY, _NO_TYPES),
+        ModelFamily(
+            "xlm-roberta",
+            ("xlm-roberta",),
+            _ENCODER_TINY,
+            _NO_TYPES,
+            # peft's LoRA table has these; its AdaLoRA and IA3 tables lack the family.
+            lora_targets=("query", "value"),
+            ia3_targets=_BERT_IA3,
+        ),
         ModelFamily("roberta", ("roberta",), _ENCODER_TINY, _NO_TYPES),
         ModelFamily(
             "deberta-v2",
@@ -121,6 +236,7 @@ FAMILIES: dict[str, ModelFamily] = {
             _WITH_TYPES,
             # The pooler is not in the pretrained checkpoints: it starts random, so it must train.
             extra_modules_to_save=("pooler",),
+            supports_prefix=False,
         ),
         ModelFamily(
             "modernbert",
@@ -128,6 +244,8 @@ FAMILIES: dict[str, ModelFamily] = {
             {**_ENCODER_TINY, "global_attn_every_n_layers": 1},
             _NO_TYPES,
             lora_targets=("Wqkv", "Wo"),
+            ia3_targets=(("Wqkv", "mlp.Wo"), ("mlp.Wo",)),
+            supports_prefix=False,
         ),
         ModelFamily(
             "albert",
@@ -137,8 +255,20 @@ FAMILIES: dict[str, ModelFamily] = {
             {**_ENCODER_TINY, "embedding_size": 16, "initializer_range": 0.1},
             _WITH_TYPES,
             lora_targets=("query", "value"),
+            ia3_targets=(("key", "value", "ffn_output"), ("ffn_output",)),
+            embedding_dim="embedding_size",
+            supports_prefix=False,
         ),
-        ModelFamily("electra", ("electra",), {**_ENCODER_TINY, "embedding_size": 32}, _WITH_TYPES),
+        ModelFamily(
+            "electra",
+            ("electra",),
+            # Narrower embeddings than hidden states, as in the real checkpoints (a projection joins them).
+            {**_ENCODER_TINY, "embedding_size": 16},
+            _WITH_TYPES,
+            lora_targets=("query", "value"),
+            ia3_targets=_BERT_IA3,
+            embedding_dim="embedding_size",
+        ),
         ModelFamily("bert", ("bert", "minilm", "bge-", "e5-"), _ENCODER_TINY, _WITH_TYPES),
     )
 }

@@ -16,6 +16,8 @@ from scaffolder import render
 from scaffolder.errors import GenerationError
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
+from scaffolder.tasks import PEFT_METHODS, TASKS
+from scaffolder.validate import check_files
 
 GOLDEN = Path(__file__).parent / "golden"
 VARIANTS = {
@@ -55,24 +57,46 @@ def test_render_matches_golden_files(name: str, request: pytest.FixtureRequest) 
         assert text == (golden / relative).read_text(encoding="utf-8"), f"{relative} differs from its golden file"
 
 
+# A data file per task for the task x method matrix below.
+TASK_DATA = {"text-classification": DATA / "nli_pairs.jsonl"}
+MATRIX = [(task, method) for task, info in TASKS.items() for method in info.peft_methods]
+
+
+def test_every_task_has_matrix_data() -> None:
+    assert set(TASK_DATA) == set(TASKS)
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_every_render_is_lint_clean_python(name: str, tmp_path: Path) -> None:
-    files = render_variant(name)
+def test_every_golden_variant_is_lint_clean_python(name: str, tmp_path: Path) -> None:
+    assert_lint_clean(render_variant(name), tmp_path)
+
+
+@pytest.mark.parametrize(("task", "method"), MATRIX, ids=[f"{t}-{m}" for t, m in MATRIX])
+def test_every_task_and_method_renders_clean_checked_python(task: str, method: str, tmp_path: Path) -> None:
+    spec = ProjectSpec(task=task, train_data=TASK_DATA[task], peft=method)
+    plan = build_plan(spec)
+    files = render.render(plan, tmp_path)
+    assert [str(d) for d in check_files(files, plan.spec) if d.severity == "error"] == []
+    assert ("export.py" in files) == PEFT_METHODS[method].mergeable
+    assert_lint_clean(files, tmp_path)
+
+
+def assert_lint_clean(files: dict[str, str], folder: Path) -> None:
     for relative, text in files.items():
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text(text, encoding="utf-8")
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text, encoding="utf-8")
         if relative.endswith(".py"):
             libcst.parse_module(text)
     lint = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "E,F,W,I,B,UP,SIM", "."],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
     )
     assert lint.returncode == 0, lint.stdout
     fmt = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
     )

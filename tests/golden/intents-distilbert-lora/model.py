@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
+from peft import AutoPeftModelForSequenceClassification, LoraConfig, TaskType, get_peft_model
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from config import Config
@@ -38,11 +38,11 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    model = get_peft_model(model, peft_config(cfg))
+    model = get_peft_model(model, peft_config(cfg, model))
     return model
 
 
-def peft_config(cfg: Config) -> LoraConfig:
+def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     return LoraConfig(
         task_type=TaskType.SEQ_CLS,  # also makes the task head train in full and be saved with the adapter
         r=cfg.lora_r,
@@ -61,14 +61,21 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 
 
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """A model saved by `save_model`, in eval mode, with its tokenizer."""
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    config = AutoConfig.from_pretrained(path)
-    base_name = PeftConfig.from_pretrained(path).base_model_name_or_path
-    # Build the base with the saved config, so the head has the trained number of labels; its weights come
-    # from the adapter (saved there because the head trains in full).
-    base = AutoModelForSequenceClassification.from_pretrained(
-        base_name, config=config, ignore_mismatched_sizes=True, dtype=torch.float32
-    )
-    model = PeftModel.from_pretrained(base, path)
+    if (Path(path) / "adapter_config.json").is_file():
+        config = AutoConfig.from_pretrained(path)
+        # The base model is rebuilt with the trained label maps, so its head has the trained size; the head's
+        # weights come from the adapter file (saved there because the head trains in full).
+        model = AutoPeftModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=config.num_labels,
+            id2label=config.id2label,
+            label2id=config.label2id,
+            problem_type=config.problem_type,
+            ignore_mismatched_sizes=True,
+            dtype=torch.float32,
+        )
+        return model.eval(), tokenizer
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

@@ -44,8 +44,10 @@ def evaluate(
     model.eval()
     all_logits, all_labels = [], []
     for batch in loader:
+        labels = batch.pop("labels")
+        # The loss is computed below from all the logits at once; the model only scores.
         logits = model(**batch).logits.float()
-        logits, labels = accelerator.gather_for_metrics((logits, batch["labels"]))
+        logits, labels = accelerator.gather_for_metrics((logits, labels))
         all_logits.append(logits.cpu())
         all_labels.append(labels.cpu())
     model.train()

@@ -47,7 +47,7 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 
 
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """A model saved by `save_model`, in eval mode, with its tokenizer."""
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

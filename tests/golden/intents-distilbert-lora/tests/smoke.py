@@ -26,6 +26,7 @@ from transformers import AutoModelForSequenceClassification
 from config import Config
 from data import TextClassificationDataset, build_collator, load_splits
 from evaluate import evaluate
+from export import export
 from model import load_trained
 from predict import Classifier
 from tests.tiny import (
@@ -83,6 +84,10 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     predictions = Classifier(output_dir / "best", device="cpu")(inputs)
     if any(p["label"] not in cfg.labels or abs(sum(p["scores"].values()) - 1) > 1e-4 for p in predictions):
         failures.append(f"predict.py returned labels outside config.yaml or bad scores: {predictions}")
+    merged = Classifier(export(output_dir / "best", output_dir / "merged"), device="cpu")(inputs)
+    pairs = zip(predictions, merged, strict=True)
+    if any(abs(a["score"] - b["score"]) > 1e-4 or a["label"] != b["label"] for a, b in pairs):
+        failures.append(f"export.py's merged model predicts {merged}, the adapter {predictions}")
     return failures
 
 
