@@ -85,6 +85,13 @@ def new(
         list[str] | None,
         typer.Option(help="the data column for a role the task reads: ROLE=NAME (repeatable; see `scaffold tasks`)"),
     ] = None,
+    problem_type: Annotated[
+        str | None,
+        typer.Option(
+            help="text-classification: single_label_classification, multi_label_classification or regression; "
+            "default: from the labels (lists: multi-label; fractional numbers: regression)"
+        ),
+    ] = None,
     source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,
     target_lang: Annotated[str | None, typer.Option(help="translation: target language; default: inferred")] = None,
     peft: Annotated[str, typer.Option(help="PEFT method, or none for a full fine-tune; see `scaffold tasks`")] = "none",
@@ -108,6 +115,7 @@ def new(
         model=_model_arg(model),
         peft=peft,
         columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),
+        problem_type=problem_type,
         source_lang=source_lang,
         target_lang=target_lang,
         max_length=max_length,
@@ -302,9 +310,9 @@ def tasks() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from scaffolder.tasks import PEFT_METHODS, TASKS
+    from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, peft_refusal
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, width=160)  # the matrix is wide; pipes get it whole
     for info in TASKS.values():
         console.print(f"[bold]{info.name}[/]  {info.summary}")
         console.print(f"    default model {info.default_model} (mostly non-Latin data: {info.multilingual_model})")
@@ -312,11 +320,13 @@ def tasks() -> None:
     console.print()
     matrix = Table("task \\ --peft", *PEFT_METHODS, box=None, show_edge=False)
     for info in TASKS.values():
-        matrix.add_row(info.name, *("yes" if m in info.peft_methods else "-" for m in PEFT_METHODS))
+        matrix.add_row(info.name, *("-" if peft_refusal(info, m) else "yes" for m in PEFT_METHODS))
     console.print(matrix)
+    no_prefix = ", ".join(f.model_type for f in FAMILIES.values() if not f.supports_prefix)
+    console.print(f"  (prefix-tuning also needs a model that takes past key values; these do not: {no_prefix})")
     console.print()
     for method in PEFT_METHODS.values():
-        console.print(f"  {method.name:<8} {method.summary}")
+        console.print(f"  {method.name:<14} {method.summary}")
 
 
 def _done(console: Console, text: str) -> None:

@@ -39,6 +39,10 @@ class Plan:
     description: str  # what the data is read as, in one line
 
     @property
+    def best_metric(self) -> str:
+        return self.task.best_metric_by_problem.get(self.spec.problem_type or "", self.task.best_metric)
+
+    @property
     def label_counts(self) -> dict[str, int]:
         return {label: self.train.label_counts.get(label, 0) for label in self.spec.labels}
 

@@ -52,6 +52,11 @@ class ProjectSpec:
     def __post_init__(self) -> None:
         validate(self)
 
+    @property
+    def num_labels(self) -> int:
+        """Outputs of a classifier head: one per class, or one for a regression."""
+        return 1 if self.problem_type == "regression" else len(self.labels)
+
 
 def spec_hash(spec: ProjectSpec, project_dir: Path) -> str:
     """Content hash of the resolved spec as scaffold.toml writes it (so moving a project keeps the hash)."""

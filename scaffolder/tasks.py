@@ -25,6 +25,8 @@ class TaskInfo:
     # Model architectures (ModelFamily.architecture) the task's auto class works with.
     architectures: tuple[str, ...] = ("encoder",)
     report_file: str = "eval_report.txt"  # the best epoch's human-readable evaluation, in output_dir
+    # A different best_metric for a spec `problem_type` (regression has no F1).
+    best_metric_by_problem: dict[str, str] = field(default_factory=dict)
     # Hyperparameters that suit the task; `learning_rate` is per PEFT method (adapters want larger steps).
     num_epochs: int = 3
     batch_size: int = 16
@@ -46,15 +48,19 @@ PEFT_METHODS_ORDER = ("none", "lora", "adalora", "ia3", "prompt-tuning", "prefix
 TASKS: dict[str, TaskInfo] = {
     "text-classification": TaskInfo(
         name="text-classification",
-        summary="label a text or a sentence pair with one class (sentiment, topic, NLI, paraphrase)",
+        summary="label a text or a text pair: one class (sentiment, NLI), a set of classes (tags) or a score (STS-B)",
         auto_class="AutoModelForSequenceClassification",
         peft_task_type="SEQ_CLS",
         default_model="google-bert/bert-base-uncased",
         multilingual_model="FacebookAI/xlm-roberta-base",
-        metrics=("accuracy", "macro_f1", "weighted_f1", "classification report"),
+        metrics=(
+            "accuracy, macro/weighted F1, classification report; multi-label: micro/macro F1, subset accuracy; "
+            "regression: pearson, spearman, mse",
+        ),
         best_metric="eval_macro_f1",
         peft_methods=tuple(PEFT_METHODS_ORDER),
         report_file="classification_report.txt",
+        best_metric_by_problem={"multi_label_classification": "eval_micro_f1", "regression": "eval_pearson"},
         learning_rates={"none": 2e-5, "lora": 2e-4},
     ),
 }

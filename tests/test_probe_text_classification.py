@@ -6,7 +6,8 @@ import pytest
 from conftest import DATA
 from scaffolder.errors import DataError
 from scaffolder.probes.readers import iter_records, read_sample
-from scaffolder.probes.text_classification import Columns, infer_columns, normalize_label, summarize
+from scaffolder.probes.text_classification import Columns, infer_columns, normalize_label, probe, summarize
+from scaffolder.spec import ProjectSpec
 
 
 def columns_of(path: Path, **flags: str) -> Columns:
@@ -99,3 +100,30 @@ def test_latin1_file_is_refused_with_the_fix(tmp_path: Path) -> None:
     path.write_bytes("text,label\ncaf\xe9,a\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8 text; re-save it as UTF-8"):
         read_sample(path)
+
+
+def test_fractional_scores_make_a_regression_and_lists_a_multi_label_task() -> None:
+    stsb = probe(ProjectSpec(task="text-classification", train_data=DATA / "stsb_like.tsv"))
+    assert stsb.updates["problem_type"] == "regression"
+    assert stsb.updates["columns"] == {"text": "sentence1", "text_pair": "sentence2", "label": "score"}
+    assert stsb.updates["labels"] == ()
+    topics = probe(ProjectSpec(task="text-classification", train_data=DATA / "topics_multilabel.jsonl"))
+    assert topics.updates["problem_type"] == "multi_label_classification"
+    assert topics.updates["labels"] == ("health", "politics", "sports", "tech")
+    assert sum(topics.train.label_counts.values()) > topics.train.num_rows  # some rows carry two classes
+
+
+def test_multi_label_lists_stored_in_csv_cells_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "tags.csv"
+    rows = [f'"text {i}","[""a"", ""b""]"' if i % 2 else f'"text {i}","[""c""]"' for i in range(12)]
+    path.write_text("text,labels\n" + "\n".join(rows) + "\n")
+    result = probe(ProjectSpec(task="text-classification", train_data=path))
+    assert result.updates["problem_type"] == "multi_label_classification"
+    assert result.updates["labels"] == ("a", "b", "c")
+
+
+def test_a_regression_target_that_is_not_a_number_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text("text,score\n" + "".join(f"t{i},{i / 3:.2f}\n" for i in range(12)) + "t,high\n")
+    with pytest.raises(DataError, match=r"row 13: regression target 'high' is not a number"):
+        probe(ProjectSpec(task="text-classification", train_data=path))

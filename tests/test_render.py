@@ -81,6 +81,18 @@ def test_every_task_and_method_renders_clean_checked_python(task: str, method: s
     assert_lint_clean(files, tmp_path)
 
 
+@pytest.mark.parametrize("data", ["stsb_like.tsv", "topics_multilabel.jsonl"])
+@pytest.mark.parametrize("method", ["none", "lora", "ia3"])
+def test_regression_and_multi_label_render_clean_checked_python(data: str, method: str, tmp_path: Path) -> None:
+    plan = build_plan(ProjectSpec(task="text-classification", train_data=DATA / data, peft=method))
+    files = render.render(plan, tmp_path)
+    assert [str(d) for d in check_files(files, plan.spec) if d.severity == "error"] == []
+    config = yaml.safe_load(files["config.yaml"])
+    assert config["problem_type"] == plan.spec.problem_type
+    assert config["metric_for_best_model"] == plan.best_metric
+    assert_lint_clean(files, tmp_path)
+
+
 def assert_lint_clean(files: dict[str, str], folder: Path) -> None:
     for relative, text in files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)

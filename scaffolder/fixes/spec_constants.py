@@ -61,7 +61,7 @@ class _Constants(cst.CSTTransformer):
         self.cfg_in_scope: list[bool] = []
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
-        labels = len(self.spec.labels)
+        labels = self.spec.num_labels
         is_num_labels = updated.keyword is not None and updated.keyword.value == "num_labels"
         if is_num_labels and isinstance(updated.value, cst.Integer) and int(updated.value.value) != labels:
             self.changed.append(f"num_labels {updated.value.value} -> {labels}")

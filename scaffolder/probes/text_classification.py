@@ -29,7 +29,10 @@ PAIR_COLUMNS = (
     ("query", "passage"),
 )
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "comment", "tweet", "body", "utterance")
-LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "gold_label", "y")
+LABEL_COLUMNS = (
+    "label", "labels", "class", "category", "target", "sentiment", "intent", "gold_label", "score", "rating", "y"
+)  # fmt: skip
+SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 
 
 @dataclass(frozen=True)
@@ -47,24 +50,58 @@ def probe(spec: ProjectSpec) -> Probed:
     sample = read_sample(spec.train_data)
     given = spec.columns
     columns = infer_columns(sample, spec.train_data, given.get("text"), given.get("text_pair"), given.get("label"))
-    train = summarize(spec.train_data, columns)
+    problem = spec.problem_type or problem_type(sample, columns.label)
+    train = summarize(spec.train_data, columns, problem)
     evaluation = None
     if spec.eval_data:
         _check_eval_columns(spec.eval_data, columns)
-        evaluation = summarize(spec.eval_data, columns)
-    _check_classes(train, columns)
-    labels = _labels(spec, train, evaluation)
+        evaluation = summarize(spec.eval_data, columns, problem)
+    if problem != REGRESSION:
+        _check_classes(train, columns)
+    labels = () if problem == REGRESSION else _labels(spec, train, evaluation)
     read_as = columns.text + (f" + {columns.text_pair}" if columns.text_pair else "")
     return Probed(
         updates={
             "columns": columns.as_roles(),
             "labels": labels,
-            "problem_type": "single_label_classification",
+            "problem_type": problem,
         },
         train=train,
         eval=evaluation,
-        description=f"{read_as} → {columns.label}",
+        description=f"{read_as} → {columns.label} ({_PROBLEM_WORDS[problem]})",
     )
+
+
+_PROBLEM_WORDS = {SINGLE: "one class per row", MULTI: "a set of classes per row", REGRESSION: "a number per row"}
+
+
+def problem_type(sample: list[dict[str, Any]], label: str) -> str:
+    """Lists of classes make a multi-label task; fractional numbers a regression; anything else single-label."""
+    values = [record.get(label) for record in sample]
+    if any(label_list(value) is not None for value in values):
+        return MULTI
+    numbers = [float(v) for v in values if _numeric(v)]
+    # Mostly numbers, some fractional: scores. A stray non-number is then reported with its row.
+    if len(numbers) >= 0.9 * len(values) and any(not n.is_integer() for n in numbers):
+        return REGRESSION
+    return SINGLE
+
+
+def _numeric(value: Any) -> bool:
+    return not isinstance(value, bool) and (isinstance(value, (int, float)) or is_number(str(value)))
+
+
+def label_list(value: Any) -> list[Any] | None:
+    """A multi-label value: a JSON list, or a string holding one (how csv files store lists)."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, list) else None
+    return None
 
 
 def _check_eval_columns(path: Path, columns: Columns) -> None:
@@ -194,7 +231,7 @@ def normalize_label(value: Any, path: Path, row: int) -> str:
     return str(value).strip()
 
 
-def summarize(path: Path, columns: Columns) -> DataSummary:
+def summarize(path: Path, columns: Columns, problem: str = SINGLE) -> DataSummary:
     """One pass over the file: row count, label counts, text lengths, script."""
     labels: Counter[str] = Counter()
     stats = TextStats()
@@ -204,7 +241,8 @@ def summarize(path: Path, columns: Columns) -> DataSummary:
         for name in (columns.text, columns.text_pair, columns.label):
             if name is not None and name not in record:
                 raise DataError(f"{path}, row {row}: column `{name}` is missing; every row needs it")
-        labels[normalize_label(record[columns.label], path, row)] += 1
+        for name in _row_labels(record[columns.label], problem, path, row):
+            labels[name] += 1
         texts = [str(record[columns.text] or "")]
         if columns.text_pair:
             texts.append(str(record[columns.text_pair] or ""))
@@ -212,3 +250,19 @@ def summarize(path: Path, columns: Columns) -> DataSummary:
     if not stats.inputs:
         raise DataError(f"data file {path} has no rows; it needs at least a few examples")
     return stats.summary(path, data_format(path), fields, label_counts=dict(labels))
+
+
+def _row_labels(value: Any, problem: str, path: Path, row: int) -> list[str]:
+    """The class names a row's label value holds (none for a regression target, which must be a number)."""
+    if problem == REGRESSION:
+        if not _numeric(value):
+            raise DataError(f"{path}, row {row}: regression target {value!r} is not a number; fix or remove the row")
+        return []
+    if problem == MULTI:
+        values = label_list(value)
+        if values is None:
+            raise DataError(
+                f'{path}, row {row}: label {value!r} is not a list; multi-label rows hold lists like ["a", "b"]'
+            )
+        return [normalize_label(item, path, row) for item in values]
+    return [normalize_label(value, path, row)]

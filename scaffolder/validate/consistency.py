@@ -76,8 +76,9 @@ def code_constants(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
     for call in module.nodes(cst.Call):  # type: ignore[arg-type]
         for arg in call.args:
             keyword = arg.keyword.value if arg.keyword else None
-            if keyword == "num_labels" and _int(arg.value) not in (None, len(spec.labels)):
-                found.append(_constant(module, arg, f"num_labels={_int(arg.value)}", f"{len(spec.labels)} labels"))
+            expected = spec.num_labels
+            if keyword == "num_labels" and _int(arg.value) not in (None, expected):
+                found.append(_constant(module, arg, f"num_labels={_int(arg.value)}", f"{expected} output(s)"))
         name = dotted(call.func) or ""
         if name.endswith(HUB_ID_CALLS) and call.args and isinstance(call.args[0].value, cst.SimpleString):
             value = str(call.args[0].value.evaluated_value)

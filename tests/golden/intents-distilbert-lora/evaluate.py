@@ -18,25 +18,26 @@ from torch.utils.data import DataLoader
 from config import Config
 
 
-def compute_metrics(labels: list[int], predictions: list[int], label_names: list[str]) -> dict[str, float]:
-    return {
-        "accuracy": accuracy_score(labels, predictions),
-        "macro_f1": f1_score(labels, predictions, average="macro", labels=range(len(label_names)), zero_division=0),
-        "weighted_f1": f1_score(labels, predictions, average="weighted", zero_division=0),
+def score(logits: torch.Tensor, labels: torch.Tensor, cfg: Config) -> tuple[dict[str, float], str]:
+    predictions, targets = logits.argmax(dim=-1).tolist(), labels.tolist()
+    classes = range(len(cfg.labels))
+    metrics = {
+        "loss": F.cross_entropy(logits, labels).item(),
+        "accuracy": accuracy_score(targets, predictions),
+        "macro_f1": f1_score(targets, predictions, average="macro", labels=classes, zero_division=0),
+        "weighted_f1": f1_score(targets, predictions, average="weighted", zero_division=0),
     }
-
-
-def report(labels: list[int], predictions: list[int], label_names: list[str]) -> str:
-    return classification_report(
-        labels, predictions, labels=range(len(label_names)), target_names=label_names, digits=4, zero_division=0
+    text = classification_report(
+        targets, predictions, labels=classes, target_names=cfg.labels, digits=4, zero_division=0
     )
+    return metrics, text
 
 
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, cfg: Config
 ) -> tuple[dict[str, float], str]:
-    """Metrics over the whole eval set, prefixed `eval_`, and the classification report.
+    """Metrics over the whole eval set, prefixed `eval_`, and a readable report.
 
     Logits are gathered from every process before anything is computed, so the numbers are exact under
     several GPUs too (gather_for_metrics drops the samples that were repeated to even out the last batch).
@@ -52,11 +53,10 @@ def evaluate(
         all_labels.append(labels.cpu())
     model.train()
     logits, labels = torch.cat(all_logits), torch.cat(all_labels)
-    predictions = logits.argmax(dim=-1).tolist()
+    metrics, text = score(logits, labels, cfg)
     # eval_samples shows that every example was scored exactly once, whatever the number of processes.
-    metrics = {"loss": F.cross_entropy(logits, labels).item(), "samples": len(labels)}
-    metrics |= compute_metrics(labels.tolist(), predictions, cfg.labels)
-    return {f"eval_{name}": value for name, value in metrics.items()}, report(labels.tolist(), predictions, cfg.labels)
+    metrics["samples"] = len(labels)
+    return {f"eval_{name}": value for name, value in metrics.items()}, text
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

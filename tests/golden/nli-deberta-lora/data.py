@@ -62,7 +62,7 @@ def label_name(value: Any) -> str:
 
 
 def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and eval rows: eval_file when set, else a stratified eval_fraction held out of train_file."""
+    """Train and eval rows: eval_file when set, else eval_fraction held out of train_file."""
     train = read_records(cfg.train_file)
     if cfg.eval_file:
         evaluation = read_records(cfg.eval_file)

@@ -30,6 +30,8 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
         num_labels=len(cfg.labels),
         id2label=dict(enumerate(cfg.labels)),
         label2id={name: index for index, name in enumerate(cfg.labels)},
+        # Picks the loss: cross-entropy, binary cross-entropy per class, or mean squared error.
+        problem_type=cfg.problem_type,
         # A checkpoint that already has a head of another size gets a fresh one of the right size.
         ignore_mismatched_sizes=True,
         # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.

@@ -40,8 +40,8 @@ class Classifier:
         return results
 
     def _classify(self, batch: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
-        logits = self.model(**batch.to(self.device)).logits.float()
-        probabilities = logits.softmax(dim=-1).cpu()
+        logits = self.model(**batch.to(self.device)).logits.float().cpu()
+        probabilities = logits.softmax(dim=-1)
         return [
             {
                 "label": self.labels[int(row.argmax())],

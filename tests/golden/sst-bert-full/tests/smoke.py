@@ -46,13 +46,16 @@ def build_tiny_model(cfg: Config, directory: Path) -> None:
     save_tiny_model(AutoModelForSequenceClassification, tokenizer, directory, num_labels=len(cfg.labels))
 
 
+EXPECTED_METRICS = ["eval_accuracy", "eval_macro_f1"]
+
+
 def run(workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     cfg = smoke_config(workdir)
     model_dir = workdir / "tiny-model"
     build_tiny_model(cfg, model_dir)
     cfg, metrics, losses = train_tiny(cfg, model_dir)
-    failures = check_losses(losses) + check_metrics(metrics, ["eval_accuracy", "eval_macro_f1"])
+    failures = check_losses(losses) + check_metrics(metrics, EXPECTED_METRICS)
     failures += check_reload(cfg, Path(cfg.output_dir), metrics)
     return {
         "passed": not failures,

@@ -1,0 +1,61 @@
+"""The PEFT catalogue end to end: every method scaffolds through the CLI and passes its smoke run, and the
+combinations peft gets wrong are refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, run_cli
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
+
+METHODS = [m for m in PEFT_METHODS if m not in ("none", "lora")]  # those two run in test_e2e / test_families
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_every_peft_method_smoke_trains_through_the_cli(method: str, tmp_path: Path) -> None:
+    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "nli_pairs.jsonl"),
+                     "--peft", method, "--output", "p", "--json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    smoke = json.loads(result.stdout.splitlines()[-1])["smoke"]
+    assert smoke["passed"], smoke["failures"]
+    project = tmp_path / "p"
+    config = (project / "config.yaml").read_text()
+    for knob in PEFT_METHODS[method].knobs:
+        assert f"\n{knob}: " in config
+    assert (project / "export.py").exists() == PEFT_METHODS[method].mergeable
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("data", "metric"), [("stsb_like.tsv", "eval_pearson"), ("topics_multilabel.jsonl", "eval_micro_f1")]
+)
+def test_regression_and_multi_label_smoke_train_through_the_cli(data: str, metric: str, tmp_path: Path) -> None:
+    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / data), "--peft", "lora",
+                     "--output", "p", "--json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    smoke = json.loads(result.stdout.splitlines()[-1])["smoke"]
+    assert smoke["passed"], smoke["failures"]
+    assert metric in smoke["metrics"]
+
+
+def test_prefix_tuning_on_a_model_without_past_key_values_is_refused(tmp_path: Path) -> None:
+    result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"),
+                     "--model", "distilbert/distilbert-base-uncased", "--peft", "prefix-tuning",
+                     "--output", "p", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert "prefix-tuning does not work" in result.stderr and "use none or lora" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_every_refusal_names_methods_that_work() -> None:
+    for task in TASKS.values():
+        for method in PEFT_METHODS:
+            refusal = peft_refusal(task, method)
+            if refusal:
+                working = refusal.rsplit("; use ", 1)[1].split(" or ")
+                assert all(peft_refusal(task, m) is None for m in working), refusal
