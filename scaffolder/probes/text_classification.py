@@ -80,7 +80,7 @@ def problem_type(sample: list[dict[str, Any]], label: str) -> str:
     values = [record.get(label) for record in sample]
     if any(label_list(value) is not None for value in values):
         return MULTI
-    numbers = [float(v) for v in values if _numeric(v)]
+    numbers = [float(str(v)) for v in values if _numeric(v)]
     # Mostly numbers, some fractional: scores. A stray non-number is then reported with its row.
     if len(numbers) >= 0.9 * len(values) and any(not n.is_integer() for n in numbers):
         return REGRESSION
