@@ -19,6 +19,8 @@ from scaffolder.errors import MissingToolError, OutputError
 if TYPE_CHECKING:
     import git
 
+    from scaffolder.generator import GeneratorRecord
+
 GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
 # Used only when git has no identity configured, so that a fresh machine can still commit.
 FALLBACK_IDENTITY = {"name": "scaffolder", "email": "scaffolder@localhost"}
@@ -102,8 +104,12 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
         }
 
 
-def commit_trailers(version: str, spec_hash: str, generator: str) -> str:
-    return f"Scaffolder-Version: {version}\nScaffolder-Spec-Hash: {spec_hash}\nScaffolder-Generator: {generator}"
+def commit_trailers(version: str, spec_hash: str, generator: GeneratorRecord) -> str:
+    """Provenance: scaffolder's version, the spec's hash, and how the files were generated (model, endpoint
+    host, prompt hash, rounds, fallback for the LLM path)."""
+    trailers = {"Scaffolder-Version": version, "Scaffolder-Spec-Hash": spec_hash}
+    trailers |= {"Scaffolder-Generator": generator.name, **generator.trailers()}
+    return "\n".join(f"{key}: {' '.join(value.split())}" for key, value in trailers.items())
 
 
 TEXT_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".md", ".txt", ".cfg", ".json")
@@ -226,6 +232,18 @@ def reset_hard(project: Path, commit: str) -> None:
     import git
 
     git.Repo(project).git.reset("--hard", "--quiet", commit)
+
+
+def files_at(project: Path, rev: str) -> dict[str, str]:
+    """Every file of a commit as text, exactly as committed (a generation's pristine tree)."""
+    import git
+
+    tree = git.Repo(project).commit(rev).tree
+    return {
+        str(blob.path): blob.data_stream.read().decode("utf-8", errors="replace")  # type: ignore[union-attr]
+        for blob in tree.traverse()
+        if blob.type == "blob"  # type: ignore[union-attr]
+    }
 
 
 def file_at(project: Path, rev: str, path: str) -> str:
