@@ -366,6 +366,8 @@ def _print_record(console: Console, record: GeneratorRecord) -> None:
         return
     written = ", ".join(record.model_files) or "none"
     _done(console, f"{record.model} at {record.endpoint}: {record.rounds} answer(s); model-written files: {written}")
+    for note in record.fixes:
+        _done(console, f"fixed {note}")
     for note in record.notes:
         _warn(console, note)
     if record.fallback != "none":

@@ -26,7 +26,8 @@ class GeneratorRecord:
     fallback: str = "none"  # "none", "files" (those in fallback_files are the Jinja render's) or "whole"
     fallback_files: list[str] = field(default_factory=list)
     model_files: list[str] = field(default_factory=list)  # files that differ from the Jinja render
-    notes: list[str] = field(default_factory=list)  # what happened, one line each, for the user
+    notes: list[str] = field(default_factory=list)  # what went wrong, one line each, for the user
+    fixes: list[str] = field(default_factory=list)  # what the libcst fixes changed in the model's files
     instructions: str = ""
 
     @property

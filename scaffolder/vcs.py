@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,6 +245,16 @@ def files_at(project: Path, rev: str) -> dict[str, str]:
         for blob in tree.traverse()
         if blob.type == "blob"  # type: ignore[union-attr]
     }
+
+
+def merge_text(ours: str, base: str, theirs: str) -> str | None:
+    """git's three-way merge of one file's texts; None when the two sides' changes overlap."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / name for name in ("ours", "base", "theirs")]
+        for path, text in zip(paths, (ours, base, theirs), strict=True):
+            path.write_text(text, encoding="utf-8")
+        merged = subprocess.run(["git", "merge-file", "-p", "--quiet", *map(str, paths)], capture_output=True)
+    return merged.stdout.decode("utf-8") if merged.returncode == 0 else None
 
 
 def file_at(project: Path, rev: str, path: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 
 from scaffolder.errors import MissingToolError, SpecError
-from scaffolder.llm.client import Endpoint, endpoint_from_env
+from scaffolder.llm.client import OPENAI_MISSING, Endpoint, endpoint_from_env
 from scaffolder.llm.generate import LLMGenerator
 
 __all__ = ["Endpoint", "LLMGenerator", "llm_generator"]
@@ -24,5 +24,5 @@ def llm_generator(model: str | None, base_url: str | None, instructions: str | N
         return None
     endpoint = endpoint_from_env(model, base_url)
     if importlib.util.find_spec("openai") is None:
-        raise MissingToolError("--llm needs the openai package; install it with `pip install 'scaffolder[llm]'`")
+        raise MissingToolError(OPENAI_MISSING)
     return LLMGenerator(endpoint, (instructions or "").strip())

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import openai
 
 DEFAULT_HOST = "api.openai.com"
+OPENAI_MISSING = "--llm needs the openai package; install it with `pip install 'scaffolder[llm]'`"
 # Time bounds: variable -> (default, type, what it bounds). README lists the same.
 KNOBS: dict[str, tuple[float, type, str]] = {
     "SCAFFOLD_LLM_TIMEOUT": (60.0, float, "seconds of silence (connecting, or between streamed chunks)"),
@@ -225,5 +226,5 @@ def _import_openai() -> Any:
     try:
         import openai
     except ImportError:
-        raise MissingToolError("--llm needs the openai package; install it with `pip install 'scaffolder[llm]'`") from None
+        raise MissingToolError(OPENAI_MISSING) from None
     return openai

@@ -49,7 +49,7 @@ class LLMGenerator:
             "llm", self.endpoint.model, self.endpoint.host, prompts.template_hash(), instructions=self.instructions
         )
         pinned = {path: reference[path] for path in prompts.PINNED if path in reference}
-        base = {**reference, **(previous or {}), **pinned}
+        base = {**(_with_spec_change(previous, reference, project_dir, record) if previous else reference), **pinned}
         root = project_dir if project_dir.is_dir() else None  # regeneration: links in the project count
         request = prompts.Request(plan, reference, base, self.instructions)
         files = _Session(self.endpoint, plan.spec, reference, record, root).run(request)
@@ -85,13 +85,13 @@ class _Session:
                 continue
             answered = True
             candidate = {**current, **written}
-            unsafe = self._unsafe(candidate, written)
+            unsafe = self._unsafe(written)
             if unsafe:
                 return self._settle(candidate, set(unsafe))  # a misled model is not asked again
-            fixed = _fix(candidate, self.spec)
+            fixed = self._fix(candidate)
             current = fixed.files
             if not fixed.errors:
-                break
+                return self._accept(current, set())
             if round_number <= self.endpoint.rounds:
                 messages.append(prompts.repair_message(fixed.errors))
         if not answered:
@@ -106,13 +106,15 @@ class _Session:
             self.record.notes.append(f"{path} is scaffolder's: the model's version was dropped")
         return written
 
-    def _unsafe(self, candidate: dict[str, str], written: dict[str, str]) -> dict[str, Diagnostic]:
-        """The model's files with a safety finding, each with its first one."""
-        from scaffolder.validate import check_files
+    def _unsafe(self, written: dict[str, str]) -> dict[str, Diagnostic]:
+        """The model's files with a safety finding, each with its first one. The screen reads one module at a
+        time (and config.yaml for trust_remote_code), so the model's files alone are enough to check."""
+        from scaffolder.validate import Project, consistency, safety
 
+        project = Project.from_files(written)
         found: dict[str, Diagnostic] = {}
-        for d in check_files(candidate, self.spec):
-            if d.code.startswith("S") and d.code not in FIXABLE_SAFETY and d.file in written:
+        for d in sorted(safety.check(project) + consistency.check(project, self.spec)):
+            if d.code.startswith("S") and d.code not in FIXABLE_SAFETY:
                 found.setdefault(d.file, d)
         for path, d in sorted(found.items()):
             self.record.notes.append(f"{path}: safety finding {d.code} {d.message}: never written or run")
@@ -122,7 +124,7 @@ class _Session:
         """Replace failing files by the Jinja render's, widening the set while others then fail; else all."""
         files = self._revert(files, failing)
         for _ in range(len(files) + 1):
-            fixed = _fix(files, self.spec)
+            fixed = self._fix(files)
             still = {d.file for d in fixed.errors}
             if not still:
                 return self._accept(fixed.files, failing)
@@ -132,6 +134,13 @@ class _Session:
             failing |= still
             files = self._revert(files, still)
         return self._whole(f"the model's files fail {len(fixed.errors)} check(s) even beside the Jinja render's")
+
+    def _fix(self, files: dict[str, str]) -> FixResult:
+        from scaffolder.fixes import fix_files
+
+        fixed = fix_files(files, self.spec)
+        self.record.fixes += [note for note in fixed.applied if note not in self.record.fixes]
+        return fixed
 
     def _revert(self, files: dict[str, str], paths: set[str]) -> dict[str, str]:
         out = {path: text for path, text in files.items() if path not in paths}
@@ -147,12 +156,37 @@ class _Session:
         return files
 
     def _whole(self, reason: str) -> dict[str, str]:
-        self.record.fallback, self.record.fallback_files, self.record.model_files = "whole", [], []
+        self.record.fallback, self.record.fallback_files = "whole", []
+        self.record.model_files, self.record.fixes = [], []
         self.record.notes.append(reason)
         return dict(self.reference)
 
 
-def _fix(files: dict[str, str], spec: ProjectSpec) -> FixResult:
-    from scaffolder.fixes import fix_files
+def _with_spec_change(
+    previous: dict[str, str], reference: dict[str, str], project_dir: Path, record: GeneratorRecord
+) -> dict[str, str]:
+    """The last generation with the spec change brought in, as the model's starting point on regeneration.
 
-    return fix_files(files, spec)
+    Per file, git's three-way merge applies the change between the Jinja renders of the old and the new spec
+    to the last generation (which may hold earlier model-written changes); where they overlap, the new render's
+    file is taken. Files only the last generation has (the model added them) stay.
+    """
+    from scaffolder import vcs
+    from scaffolder.errors import ScaffoldError
+    from scaffolder.pipeline import validated
+    from scaffolder.plan import build_plan
+    from scaffolder.spec import SPEC_FILE, spec_from_text
+
+    try:
+        old_spec = spec_from_text(previous[SPEC_FILE], project_dir)
+        old = validated(render.render(build_plan(old_spec), project_dir), old_spec)
+    except (ScaffoldError, KeyError) as exc:
+        record.notes.append(f"the last generation's spec cannot be rendered ({exc}); starting from the new render")
+        return dict(reference)
+    base = {path: text for path, text in previous.items() if path not in old or path in reference}
+    for path, new in reference.items():
+        if path not in previous or path not in old:
+            base[path] = new
+        else:
+            base[path] = vcs.merge_text(previous[path], old[path], new) or new
+    return base
