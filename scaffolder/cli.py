@@ -365,7 +365,8 @@ def _print_record(console: Console, record: GeneratorRecord) -> None:
     if record.model is None:
         return
     written = ", ".join(record.model_files) or "none"
-    _done(console, f"{record.model} at {record.endpoint}: {record.rounds} answer(s); model-written files: {written}")
+    summary = f"{record.model} at {record.endpoint}: {record.rounds} answer(s); model-written files: {written}"
+    (_warn if record.fallback == "whole" else _done)(console, summary)
     for note in record.fixes:
         _done(console, f"fixed {note}")
     for note in record.notes:
