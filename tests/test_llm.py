@@ -538,6 +538,20 @@ def test_the_llm_path_imports_nothing_heavy_until_it_calls() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("answer", [True, False])
+def test_at_a_terminal_consent_is_asked_for(monkeypatch: pytest.MonkeyPatch, answer: bool) -> None:
+    from scaffolder import cli
+
+    asked: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(cli.typer, "confirm", lambda text, **_: asked.append(text) or answer)
+    console = cli._console()
+    assert cli._may_run(console, ["train.py"], False, Path("p")) is answer
+    assert asked == ["smoke-run the model-written train.py (a child process, offline)?"]
+    assert cli._may_run(console, [], False, Path("p")) and cli._may_run(console, ["x.py"], True, Path("p"))
+    assert len(asked) == 1  # nothing to ask about without model code, or with --trust
+
+
 def test_settings_come_from_the_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", CANARY)
     monkeypatch.setenv("SCAFFOLD_LLM_ROUNDS", "0")
