@@ -11,7 +11,7 @@ TORCH ?= torch==2.13.0
 $(BIN)/scaffold: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)" -e ".[train,dev]"
+	$(BIN)/pip install --quiet "$(TORCH)" -e ".[train,llm,dev]"
 	touch $@
 
 install: $(BIN)/scaffold

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,8 +18,22 @@ from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError, SpecError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from scaffolder.generator import GeneratorRecord
     from scaffolder.pipeline import NewResult
     from scaffolder.smoke import SmokeResult
+
+# The LLM path's flags, shared by `new` and `regen`.
+LlmModel = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="write the project with this model on an OpenAI-compatible endpoint (OPENAI_API_KEY, "
+        "OPENAI_BASE_URL); its output is checked, repaired, or replaced by the template render",
+    ),
+]
+LlmBaseUrl = Annotated[str | None, typer.Option(help="the endpoint for --llm; default: OPENAI_BASE_URL, else OpenAI")]
+Instructions = Annotated[str | None, typer.Option(help='your requirements in words, for --llm ("weight the classes")')]
+Trust = Annotated[bool, typer.Option("--trust", help="smoke-run model-written code without asking")]
 
 app = typer.Typer(
     help="Write fine-tuning projects (transformers + peft + accelerate), check them, commit them, smoke-train them.",
@@ -62,10 +77,12 @@ def _console() -> Console:
 
 
 def _plain(text: object) -> str:
-    """Text shown as is: data values and messages may hold brackets that rich would read as markup."""
+    """Text shown as is: data values and messages may hold brackets that rich would read as markup. The API
+    key is never shown, whatever message carries it."""
     from rich.markup import escape
 
-    return escape(str(text))
+    shown, key = str(text), os.environ.get("OPENAI_API_KEY")
+    return escape(shown.replace(key, "<key>") if key else shown)
 
 
 @app.command()
@@ -101,9 +118,14 @@ def new(
     learning_rate: Annotated[float | None, typer.Option(help="default: the task's, per PEFT method")] = None,
     seed: Annotated[int, typer.Option(help="training seed")] = 42,
     no_smoke: Annotated[bool, typer.Option("--no-smoke", help="skip the smoke training run")] = False,
+    llm: LlmModel = None,
+    llm_base_url: LlmBaseUrl = None,
+    instructions: Instructions = None,
+    trust: Trust = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Generate a fine-tuning project, commit it to a new git repository, and smoke-train it."""
+    from scaffolder.llm import llm_generator
     from scaffolder.pipeline import default_output, new_project
     from scaffolder.smoke import check_training_stack
     from scaffolder.spec import ProjectSpec
@@ -126,17 +148,21 @@ def new(
     )
     console = _console()
     destination = output.expanduser() if output else default_output(spec)
+    generator = llm_generator(llm, llm_base_url, instructions)  # its settings are checked before any work
     if not no_smoke:
         check_training_stack()  # a missing stack is found before anything is written
-    with console.status("planning, rendering and committing…"):
-        result = new_project(spec, destination, run_smoke=False)
+    with console.status(_generating(generator.endpoint.model if generator else None)):
+        result = new_project(spec, destination, run_smoke=False, generator=generator)
     _print_new(console, result)
-    if not no_smoke:
+    _print_record(console, result.record)
+    if not no_smoke and _may_run(console, result.record.model_code, trust, result.project):
         from scaffolder.pipeline import smoke_project
 
         with console.status(f"smoke-training on a tiny {result.plan.family.model_type}…"):
             result.smoke = smoke_project(result.project)
         _print_smoke(console, result.smoke)
+    elif not no_smoke:
+        result.smoke_skipped = "model-written code needs consent (--trust)"
     if as_json:
         print(json.dumps(result.to_json()))
     if result.smoke and not result.smoke.passed:
@@ -223,21 +249,28 @@ def regen(
         list[str] | None, typer.Option("--set", help="change a scaffold.toml value first: key=value (repeatable)")
     ] = None,
     no_smoke: Annotated[bool, typer.Option("--no-smoke", help="skip the smoke run after the merge")] = False,
+    llm: LlmModel = None,
+    llm_base_url: LlmBaseUrl = None,
+    instructions: Instructions = None,
+    trust: Trust = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
     from scaffolder.errors import GenerationError
+    from scaffolder.llm import llm_generator
     from scaffolder.pipeline import check_project, smoke_project
-    from scaffolder.regen import record_outcome, regenerate
+    from scaffolder.regen import model_code, record_outcome, regenerate
 
     project = project.expanduser().resolve()
     console = _console()
+    generator = llm_generator(llm, llm_base_url, instructions)
     if not no_smoke:
         from scaffolder.smoke import check_training_stack
 
         check_training_stack()
-    with console.status("rendering and merging…"):
-        result = regenerate(project, sets or [])
+    with console.status(_generating(generator.endpoint.model if generator else None) + " and merging"):
+        result = regenerate(project, sets or [], generator)
+    _print_record(console, result.record)
     if result.recovered:
         _done(console, "rolled back an interrupted regeneration first")
     if result.generation is None:
@@ -248,14 +281,15 @@ def regen(
     for diagnostic in checked.diagnostics:
         print(diagnostic)
     smoke_result = None
-    if not no_smoke:
+    if not no_smoke and _may_run(console, model_code(project), trust, project):
         with console.status("smoke-training the merged project…"):
             smoke_result = smoke_project(project)
         _print_smoke(console, smoke_result)
     note = record_outcome(project, result.generation, len(checked.errors), smoke_result)
     if as_json:
         print(json.dumps({"changes": result.changes, "generation": result.generation, "merge": result.merge,
-                          "diagnostics": [d.to_json() for d in checked.diagnostics], **note}))  # fmt: skip
+                          "diagnostics": [d.to_json() for d in checked.diagnostics], **note,
+                          "llm": result.record.to_json() if generator else None}))  # fmt: skip
     if checked.errors:
         raise GenerationError(f"the merged project has {len(checked.errors)} check error(s) (listed above); "
                               "fix them, or `scaffold undo` to drop the regeneration")  # fmt: skip
@@ -340,6 +374,47 @@ def _print_new(console: Console, result: NewResult) -> None:
     _done(console, f"{spec.task}: {plan.description}" + (f"; labels {counts}{more}" if counts else ""))
     _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
     _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
+
+
+def _warn(console: Console, text: str) -> None:
+    console.print("[yellow]![/] " + _plain(text))
+
+
+def _generating(model: str | None) -> str:
+    if model is None:
+        return "planning, rendering and committing…"
+    return f"writing the project with {model}, checking and committing…"
+
+
+def _print_record(console: Console, record: GeneratorRecord) -> None:
+    """How an LLM generation went: the model's files, every note, and what fell back to the Jinja render."""
+    if record.model is None:
+        return
+    written = ", ".join(record.model_files) or "none"
+    summary = f"{record.model} at {record.endpoint}: {record.rounds} answer(s); model-written files: {written}"
+    (_warn if record.fallback == "whole" else _done)(console, summary)
+    for note in record.fixes:
+        _done(console, f"fixed {note}")
+    for note in record.notes:
+        _warn(console, note)
+    if record.fallback != "none":
+        where = ", ".join(record.fallback_files) if record.fallback == "files" else "the whole project"
+        _warn(console, f"fell back to the Jinja render for {where}")
+
+
+def _may_run(console: Console, code: list[str], trust: bool, project: Path) -> bool:
+    """Model-written code runs only with consent: --trust, or a yes typed at a terminal."""
+    if not code or trust:
+        return True
+    question = f"smoke-run the model-written {', '.join(code)} (a child process, offline)?"
+    if sys.stdin.isatty() and typer.confirm(question, default=False, err=True):
+        return True
+    _warn(
+        console,
+        f"smoke run skipped: {', '.join(code)} are model-written and running them needs your consent; "
+        f"review them, then `scaffold smoke {os.path.relpath(project)}` (or pass --trust)",
+    )
+    return False
 
 
 def _print_smoke(console: Console, result: SmokeResult) -> None:

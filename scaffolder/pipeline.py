@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from scaffolder import __version__, render, smoke, vcs
 from scaffolder.errors import GenerationError
+from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
 from scaffolder.plan import Plan, build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, spec_hash
 
@@ -23,6 +24,8 @@ class NewResult:
     generator: str
     plan: Plan
     smoke: smoke.SmokeResult | None
+    record: GeneratorRecord = field(default_factory=GeneratorRecord)
+    smoke_skipped: str | None = None  # why the smoke run did not run (model-written code, no consent)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -30,7 +33,9 @@ class NewResult:
             "commit": self.commit,
             "files": self.files,
             "generator": self.generator,
+            "llm": self.record.to_json() if self.record.name != render.GENERATOR else None,
             "smoke": self.smoke.to_json() if self.smoke else None,
+            "smoke_skipped": self.smoke_skipped,
         }
 
 
@@ -41,16 +46,23 @@ def default_output(spec: ProjectSpec) -> Path:
     return Path.cwd() / f"{stem or 'data'}-{spec.task}"
 
 
-def new_project(spec: ProjectSpec, output: Path, run_smoke: bool = True) -> NewResult:
+def new_project(
+    spec: ProjectSpec, output: Path, run_smoke: bool = True, generator: Generator | None = None, trust: bool = False
+) -> NewResult:
+    """`trust`: smoke-run model-written code too (the CLI asks the user; a library caller says so here)."""
     output = output.resolve()
     vcs.check_destination(output)
     if run_smoke:
         smoke.check_training_stack()  # before any work: a missing stack is a set-up problem, not a smoke failure
     plan = build_plan(spec)
-    files = validated(render.render(plan, output), plan.spec)
-    commit = vcs.write_project(files, output, commit_message(plan, files, output))
-    result = smoke.run_smoke(output) if run_smoke else None
-    return NewResult(output, commit, sorted(files), render.GENERATOR, plan, result)
+    files, record = (generator or JinjaGenerator()).generate(plan, output)
+    commit = vcs.write_project(files, output, commit_message(plan, files, output, record))
+    result = NewResult(output, commit, sorted(files), record.name, plan, None, record)
+    if run_smoke and record.model_code and not trust:
+        result.smoke_skipped = "the project holds model-written code and running it was not allowed"
+    elif run_smoke:
+        result.smoke = smoke.run_smoke(output)
+    return result
 
 
 def validated(files: dict[str, str], spec: ProjectSpec) -> dict[str, str]:
@@ -103,7 +115,7 @@ def smoke_project(project: Path) -> smoke.SmokeResult:
     return smoke.run_smoke(project)
 
 
-def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
+def commit_message(plan: Plan, files: dict[str, str], project: Path, record: GeneratorRecord | None = None) -> str:
     spec = plan.spec
     method = "full fine-tune" if plan.peft.name == "none" else plan.peft.name
     data = f"{spec.train_data.name} ({plan.train.num_rows} rows)"
@@ -119,7 +131,16 @@ def commit_message(plan: Plan, files: dict[str, str], project: Path) -> str:
             f"Files: {', '.join(sorted(files))}",
             f"Data: {data}; {held_out}",
             f"Read as: {plan.description}",
+            *generator_lines(record),
             "",
-            vcs.commit_trailers(__version__, spec_hash(spec, project), render.GENERATOR),
+            vcs.commit_trailers(__version__, spec_hash(spec, project), record or GeneratorRecord()),
         ]
     )
+
+
+def generator_lines(record: GeneratorRecord | None) -> list[str]:
+    """Commit-message lines on an LLM generation: the instructions and what fell back (the trailers say more)."""
+    if record is None or record.name == render.GENERATOR:
+        return []
+    lines = [f"Instructions: {' '.join(record.instructions.split())[:300]}"] if record.instructions else []
+    return lines + [f"LLM: {note[:300]}" for note in record.notes]

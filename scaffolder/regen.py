@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffolder import __version__, render, vcs
+from scaffolder import __version__, vcs
 from scaffolder.errors import MergeConflict, OutputError
+from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
 from scaffolder.plan import build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text, spec_hash
 from scaffolder.tasks import TASKS
@@ -37,31 +38,33 @@ class RegenResult:
     merge: str | None = None  # the merge commit on the user's branch
     conflicts: list[str] = field(default_factory=list)
     recovered: bool = False  # an interrupted earlier run was rolled back first
+    record: GeneratorRecord = field(default_factory=GeneratorRecord)  # how this generation was made
 
 
-def regenerate(project: Path, sets: list[str]) -> RegenResult:
+def regenerate(project: Path, sets: list[str], generator: Generator | None = None) -> RegenResult:
     recovered = recover(project)
     vcs.require_clean(project, "run `scaffold regen` again (commit scaffold.toml edits too)")
     old_spec = from_toml(project / SPEC_FILE)
     spec = _with_method_defaults(old_spec, apply_sets(old_spec, sets, project), sets)
     base_spec = _generated_spec(project)
     plan = build_plan(spec)
-    from scaffolder.pipeline import validated
-
-    files = validated(render.render(plan, project), plan.spec)
+    previous = vcs.files_at(project, vcs.GENERATED_BRANCH)
+    files, record = (generator or JinjaGenerator()).generate(plan, project, previous)
     head, generated = vcs.rev(project, "HEAD"), vcs.rev(project, vcs.GENERATED_BRANCH)
     changes = spec_changes(base_spec, plan.spec, project)
+    if record.instructions:
+        changes.append(f"instructions: {' '.join(record.instructions.split())[:60]}")
     if not vcs.is_ancestor(project, generated, head):
         # An earlier generation was never merged (a conflict the user aborted): merge it with this one.
         changes = changes or ["merge the generation that was not merged"]
-    commit = vcs.commit_tree(project, files, generated, _message(changes, plan.spec, project))
+    commit = vcs.commit_tree(project, files, generated, _message(changes, plan.spec, project, record))
     if vcs.tree_of(project, commit) == vcs.tree_of(project, generated) and vcs.is_ancestor(project, generated, head):
-        return RegenResult([], None, recovered=recovered)
+        return RegenResult([], None, recovered=recovered, record=record)
     _write_journal(project, head, generated)
     _crash_point("after-journal")
     vcs.move_branch(project, vcs.GENERATED_BRANCH, commit, generated)
     _crash_point("after-branch")
-    trailers = vcs.commit_trailers(__version__, spec_hash(plan.spec, project), render.GENERATOR)
+    trailers = vcs.commit_trailers(__version__, spec_hash(plan.spec, project), record)
     merge_message = f"{MERGE_SUBJECT} ({'; '.join(changes) or 'no spec change'})\n\n{trailers}"
     conflicts = vcs.merge(project, commit, merge_message)
     _crash_point("after-merge")
@@ -71,7 +74,7 @@ def regenerate(project: Path, sets: list[str]) -> RegenResult:
             f"the regeneration overlaps your edits in {', '.join(conflicts)}: edit out the conflict markers, "
             "then `git add` them and `git commit`; or `git merge --abort` to go back (nothing was committed)"
         )
-    return RegenResult(changes, commit, vcs.rev(project, "HEAD"), recovered=recovered)
+    return RegenResult(changes, commit, vcs.rev(project, "HEAD"), recovered=recovered, record=record)
 
 
 def _generated_spec(project: Path) -> ProjectSpec:
@@ -93,10 +96,13 @@ def _with_method_defaults(old: ProjectSpec, new: ProjectSpec, sets: list[str]) -
     return new
 
 
-def _message(changes: list[str], spec: ProjectSpec, project: Path) -> str:
+def _message(changes: list[str], spec: ProjectSpec, project: Path, record: GeneratorRecord) -> str:
+    from scaffolder.pipeline import generator_lines
+
     subject = "Regenerate: " + ("; ".join(changes) if changes else "same spec")
-    trailers = vcs.commit_trailers(__version__, spec_hash(spec, project), render.GENERATOR)
-    return f"{subject}\n\n{trailers}"
+    trailers = vcs.commit_trailers(__version__, spec_hash(spec, project), record)
+    body = generator_lines(record)
+    return "\n\n".join([subject, "\n".join(body), trailers] if body else [subject, trailers])
 
 
 # --- interrupted runs ---------------------------------------------------------------------------------------
@@ -179,6 +185,19 @@ def generations(project: Path) -> list[Generation]:
             )
         )
     return found
+
+
+def model_code(project: Path) -> list[str]:
+    """Model-written Python files named by any generation's trailers: smoke-running the project needs consent."""
+    import git
+
+    found: set[str] = set()
+    for commit in git.Repo(project).iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
+        for line in str(commit.message).splitlines():
+            key, _, value = line.partition(": ")
+            if key == "Scaffolder-LLM-Files" and value != "none":
+                found |= {path for path in value.split(", ") if path.endswith(".py")}
+    return sorted(found)
 
 
 def undo(project: Path) -> str:

@@ -1,14 +1,17 @@
 """Smoke: run a project's own smoke entry (`python -m tests.smoke --json`) in a child process.
 
 The child trains the project's real code on a tiny model of the same family (tests/smoke.py in the project).
-It runs in its own process group with a timeout, offline, and without the parent's API keys and tokens.
+It runs in its own process group with a timeout, offline, and without the parent's API keys and tokens; where
+the kernel lets an unprivileged user make namespaces, in one with no network at all.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +24,10 @@ from scaffolder.errors import MissingToolError
 
 TIMEOUT_SECONDS = 600
 TRAINING_STACK = ("torch", "transformers", "accelerate", "sklearn", "yaml", "tokenizers")
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL")
+_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "AUTH")
+_SECRET_PREFIXES = ("OPENAI_", "AZURE_OPENAI")  # the endpoint's settings: the child has no business with them
+# A user namespace with an empty network namespace: the child sees no interface but a downed loopback.
+NO_NETWORK = ("--user", "--map-root-user", "--net", "--")
 
 
 @dataclass
@@ -31,6 +37,7 @@ class SmokeResult:
     seconds: float
     failures: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    no_network: bool = False  # it ran in a namespace without network
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -47,7 +54,11 @@ def check_training_stack(extra: tuple[str, ...] = ()) -> None:
 
 def child_env() -> dict[str, str]:
     """The parent's environment minus anything secret, forced offline and quiet."""
-    env = {k: v for k, v in os.environ.items() if not any(marker in k.upper() for marker in _SECRET_MARKERS)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not any(marker in k.upper() for marker in _SECRET_MARKERS) and not k.upper().startswith(_SECRET_PREFIXES)
+    }
     env |= {
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
@@ -61,10 +72,26 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@functools.cache
+def network_sandbox() -> tuple[str, ...]:
+    """The prefix that runs a command without network, or () where this machine does not allow it (no
+    `unshare`, user namespaces disabled, a container that forbids them): probed once, degraded silently."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        return ()
+    prefix = (tool, *NO_NETWORK)
+    try:
+        probe = subprocess.run([*prefix, sys.executable, "-c", ""], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return prefix if probe.returncode == 0 else ()
+
+
 def run_smoke(project: Path, timeout: float = TIMEOUT_SECONDS) -> SmokeResult:
     started = time.perf_counter()
+    sandbox = network_sandbox()
     with tempfile.TemporaryDirectory(prefix="scaffold-smoke-") as workdir:
-        command = [sys.executable, "-m", "tests.smoke", "--json", "--workdir", workdir]
+        command = [*sandbox, sys.executable, "-m", "tests.smoke", "--json", "--workdir", workdir]
         process = subprocess.Popen(
             command,
             cwd=project,
@@ -84,7 +111,9 @@ def run_smoke(project: Path, timeout: float = TIMEOUT_SECONDS) -> SmokeResult:
             os.killpg(process.pid, signal.SIGKILL)
             raise
     seconds = round(time.perf_counter() - started, 2)
-    return _parse(stdout, stderr, process.returncode, seconds)
+    result = _parse(stdout, stderr, process.returncode, seconds)
+    result.no_network = bool(sandbox)
+    return result
 
 
 def _parse(stdout: str, stderr: str, returncode: int, seconds: float) -> SmokeResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from scaffolder.errors import MissingToolError, OutputError
 
 if TYPE_CHECKING:
     import git
+
+    from scaffolder.generator import GeneratorRecord
 
 GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
 # Used only when git has no identity configured, so that a fresh machine can still commit.
@@ -102,8 +105,12 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
         }
 
 
-def commit_trailers(version: str, spec_hash: str, generator: str) -> str:
-    return f"Scaffolder-Version: {version}\nScaffolder-Spec-Hash: {spec_hash}\nScaffolder-Generator: {generator}"
+def commit_trailers(version: str, spec_hash: str, generator: GeneratorRecord) -> str:
+    """Provenance: scaffolder's version, the spec's hash, and how the files were generated (model, endpoint
+    host, prompt hash, rounds, fallback for the LLM path)."""
+    trailers = {"Scaffolder-Version": version, "Scaffolder-Spec-Hash": spec_hash}
+    trailers |= {"Scaffolder-Generator": generator.name, **generator.trailers()}
+    return "\n".join(f"{key}: {' '.join(value.split())}" for key, value in trailers.items())
 
 
 TEXT_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".md", ".txt", ".cfg", ".json")
@@ -226,6 +233,28 @@ def reset_hard(project: Path, commit: str) -> None:
     import git
 
     git.Repo(project).git.reset("--hard", "--quiet", commit)
+
+
+def files_at(project: Path, rev: str) -> dict[str, str]:
+    """Every file of a commit as text, exactly as committed (a generation's pristine tree)."""
+    import git
+
+    tree = git.Repo(project).commit(rev).tree
+    return {
+        str(blob.path): blob.data_stream.read().decode("utf-8", errors="replace")  # type: ignore[union-attr]
+        for blob in tree.traverse()
+        if blob.type == "blob"  # type: ignore[union-attr]
+    }
+
+
+def merge_text(ours: str, base: str, theirs: str) -> str | None:
+    """git's three-way merge of one file's texts; None when the two sides' changes overlap."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / name for name in ("ours", "base", "theirs")]
+        for path, text in zip(paths, (ours, base, theirs), strict=True):
+            path.write_text(text, encoding="utf-8")
+        merged = subprocess.run(["git", "merge-file", "-p", "--quiet", *map(str, paths)], capture_output=True)
+    return merged.stdout.decode("utf-8") if merged.returncode == 0 else None
 
 
 def file_at(project: Path, rev: str, path: str) -> str:
