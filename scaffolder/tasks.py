@@ -130,7 +130,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
             "prompt-tuning",
             "prompt tuning: trainable virtual-token embeddings before the input; the model stays frozen",
             learning_rate=3e-2,
-            smoke_learning_rate=3e-2,
+            smoke_learning_rate=1e-1,
             smoke_model=_FROZEN_SMOKE,
             knobs={
                 **_VIRTUAL_TOKENS,
@@ -142,7 +142,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
             "prefix-tuning",
             "prefix tuning: trainable key/value prefixes in every attention layer",
             learning_rate=1e-2,
-            smoke_learning_rate=3e-2,
+            smoke_learning_rate=1e-1,
             smoke_model=_FROZEN_SMOKE,
             knobs={
                 **_VIRTUAL_TOKENS,
@@ -154,7 +154,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
             "p-tuning",
             "P-tuning: virtual tokens produced by a small trainable prompt encoder (MLP)",
             learning_rate=1e-2,
-            smoke_learning_rate=3e-2,
+            smoke_learning_rate=1e-1,
             smoke_model=_FROZEN_SMOKE,
             knobs={
                 **_VIRTUAL_TOKENS,
