@@ -85,6 +85,12 @@ def new(
         list[str] | None,
         typer.Option(help="the data column for a role the task reads: ROLE=NAME (repeatable; see `scaffold tasks`)"),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="class or tag names in id order, comma-separated (integer tags index them); default: from the data"
+        ),
+    ] = None,
     source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,
     target_lang: Annotated[str | None, typer.Option(help="translation: target language; default: inferred")] = None,
     peft: Annotated[str, typer.Option(help="PEFT method, or none for a full fine-tune; see `scaffold tasks`")] = "none",
@@ -108,6 +114,7 @@ def new(
         model=_model_arg(model),
         peft=peft,
         columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),
+        labels=tuple(name.strip() for name in labels.split(",")) if labels else (),
         source_lang=source_lang,
         target_lang=target_lang,
         max_length=max_length,
