@@ -167,9 +167,7 @@ def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
         with path.open(encoding="utf-8-sig") as f:
             for line_no, line in enumerate(f, start=1):
                 fields = line.split()
-                if fields and fields[0] == CONLL_DOCSTART:
-                    continue
-                if not fields:
+                if not fields or fields[0] == CONLL_DOCSTART:  # both end a sentence
                     if tokens:
                         yield {"tokens": tokens, "tags": tags, "line": start}
                     tokens, tags = [], []
