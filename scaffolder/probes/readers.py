@@ -152,9 +152,11 @@ def is_conll(path: Path) -> bool:
     with path.open(encoding="utf-8-sig", errors="replace") as f:
         lines = [line.split() for line in itertools.islice(f, SAMPLE_ROWS)]
     rows = [fields for fields in lines if fields and fields[0] != CONLL_DOCSTART]
-    # Every line holds a token and a tag, and tags repeat (a text file of sentences has few repeated last words).
+    # Columns: every line has the same few fields (prose lines vary in length), and the tags in the last one
+    # repeat (the last words of sentences rarely do).
+    widths = {len(fields) for fields in rows}
     tags = {fields[-1] for fields in rows}
-    return bool(rows) and all(len(fields) >= 2 for fields in rows) and len(tags) <= max(2, len(rows) // 3)
+    return len(widths) == 1 and 2 <= min(widths) <= 10 and len(tags) <= max(2, len(rows) // 3)
 
 
 def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
