@@ -75,7 +75,7 @@ def infer_columns(path: Path, given: dict[str, str]) -> dict[str, str]:
     """Record fields for each role: the spec's when given (checked), else by name; `id` may be absent."""
     names = list(read_sample(path)[0])
     by_lower = {name.lower(): name for name in names}
-    columns = {}
+    columns: dict[str, str] = {}
     for role, known in ROLE_NAMES.items():
         name = given.get(role) or next((by_lower[c] for c in known if c in by_lower), None)
         if name is not None and name not in names:

@@ -82,7 +82,7 @@ def infer_columns(path: Path, given: dict[str, str]) -> dict[str, str]:
     sample = read_sample(path)
     names = list(sample[0])
     by_lower = {name.lower(): name for name in names}
-    columns = {}
+    columns: dict[str, str] = {}
     for role, known in (("tokens", TOKEN_COLUMNS), ("tags", TAG_COLUMNS)):
         name = given.get(role) or next((by_lower[c] for c in known if c in by_lower), None)
         if name is None:
