@@ -68,14 +68,13 @@ def candidate_spans(
 ) -> list[tuple[int, int]]:
     """(start, end) token pairs among the n_best starts and ends: inside the context, in order, not too long."""
     n_best = min(cfg.n_best, len(offsets))
-    starts = start_logits.topk(n_best).indices.tolist()
-    ends = end_logits.topk(n_best).indices.tolist()
-    return [
-        (start, end)
-        for start in starts
-        for end in ends
-        if offsets[start] is not None and offsets[end] is not None and start <= end < start + cfg.max_answer_length
-    ]
+    spans = []
+    for start in start_logits.topk(n_best).indices.tolist():
+        for end in end_logits.topk(n_best).indices.tolist():
+            in_context = offsets[start] is not None and offsets[end] is not None
+            if in_context and start <= end < start + cfg.max_answer_length:
+                spans.append((start, end))
+    return spans
 
 
 def answers_for(
