@@ -109,6 +109,12 @@ def new(
             "default: from the labels (lists: multi-label; fractional numbers: regression)"
         ),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="class or tag names in id order, comma-separated (integer tags index them); default: from the data"
+        ),
+    ] = None,
     source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,
     target_lang: Annotated[str | None, typer.Option(help="translation: target language; default: inferred")] = None,
     peft: Annotated[str, typer.Option(help="PEFT method, or none for a full fine-tune; see `scaffold tasks`")] = "none",
@@ -138,6 +144,7 @@ def new(
         peft=peft,
         columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),
         problem_type=problem_type,
+        labels=tuple(name.strip() for name in labels.split(",")) if labels else (),
         source_lang=source_lang,
         target_lang=target_lang,
         max_length=max_length,

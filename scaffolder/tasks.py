@@ -31,6 +31,11 @@ class TaskInfo:
     num_epochs: int = 3
     batch_size: int = 16
     learning_rates: dict[str, float] = field(default_factory=dict)
+    # The head reads the pooled first token (sequence classification): a family's freshly initialised pooler
+    # (ModelFamily.extra_modules_to_save) must then train with it. Token and span heads read every token.
+    pooled_head: bool = False
+    # Requirements the generated project adds to the training stack (metrics libraries).
+    dependencies: tuple[str, ...] = ()
 
     @property
     def template_dir(self) -> str:
@@ -62,6 +67,37 @@ TASKS: dict[str, TaskInfo] = {
         report_file="classification_report.txt",
         best_metric_by_problem={"multi_label_classification": "eval_micro_f1", "regression": "eval_pearson"},
         learning_rates={"none": 2e-5, "lora": 2e-4},
+        pooled_head=True,
+    ),
+    "token-classification": TaskInfo(
+        name="token-classification",
+        summary="tag every word of a sentence (named entities, BIO tags)",
+        auto_class="AutoModelForTokenClassification",
+        peft_task_type="TOKEN_CLS",
+        # Cased: capitals are the strongest single clue for names.
+        default_model="google-bert/bert-base-cased",
+        multilingual_model="FacebookAI/xlm-roberta-base",
+        metrics=("precision", "recall", "f1", "accuracy", "seqeval report"),
+        best_metric="eval_f1",
+        peft_methods=PEFT_METHODS_ORDER,
+        report_file="classification_report.txt",
+        learning_rates={"none": 5e-5, "lora": 5e-4},
+        dependencies=("seqeval>=1.2",),
+    ),
+    "question-answering": TaskInfo(
+        name="question-answering",
+        summary="find the answer to a question as a span of its context (SQuAD; unanswerable questions too)",
+        auto_class="AutoModelForQuestionAnswering",
+        peft_task_type="QUESTION_ANS",
+        # Already trained on SQuAD 2.0: fine-tuning starts from a model that answers (and abstains).
+        default_model="deepset/roberta-base-squad2",
+        multilingual_model="FacebookAI/xlm-roberta-base",
+        metrics=("exact_match", "f1"),
+        best_metric="eval_f1",
+        peft_methods=PEFT_METHODS_ORDER,
+        report_file="eval_predictions.jsonl",
+        num_epochs=2,
+        learning_rates={"none": 3e-5, "lora": 3e-4},
     ),
 }
 

@@ -39,3 +39,16 @@ def test_family_smoke_trains_with_lora(family: str, tmp_path: Path) -> None:
     assert result.plan.family.model_type == family
     assert result.smoke is not None
     assert result.smoke.passed, result.smoke.failures
+
+
+EXTRACTIVE_DATA = {"token-classification": DATA / "ner_conll.conll", "question-answering": DATA / "squad_v2.json"}
+
+
+@pytest.mark.parametrize("task", sorted(EXTRACTIVE_DATA))
+@pytest.mark.parametrize("family", sorted(HUB_IDS))
+def test_family_smoke_trains_token_and_span_heads_with_lora(task: str, family: str, tmp_path: Path) -> None:
+    spec = ProjectSpec(task=task, train_data=EXTRACTIVE_DATA[task], model=HUB_IDS[family], peft="lora")
+    result = new_project(spec, tmp_path / family)
+    assert result.plan.family.model_type == family
+    assert result.smoke is not None
+    assert result.smoke.passed, result.smoke.failures

@@ -16,7 +16,7 @@ from scaffolder import render
 from scaffolder.errors import GenerationError
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
-from scaffolder.tasks import PEFT_METHODS, TASKS
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
 from scaffolder.validate import check_files
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -33,11 +33,29 @@ VARIANTS = {
         "model": "distilbert/distilbert-base-uncased",
         "peft": "lora",
     },
+    # token-classification: CoNLL text; Chinese tokens in jsonl; integer tags named by the spec.
+    "ner-conll-bert-full": {"task": "token-classification", "train_data": DATA / "ner_conll.conll"},
+    "ner-zh-xlmr-lora": {"task": "token-classification", "train_data": DATA / "ner_zh.jsonl", "peft": "lora"},
+    "ner-ids-deberta-lora": {
+        "task": "token-classification",
+        "train_data": DATA / "ner_ids.json",
+        "model": "microsoft/deberta-v3-base",
+        "peft": "lora",
+        "labels": ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"),
+    },
+    # question-answering: nested SQuAD 2.0 with unanswerable questions; flat jsonl records.
+    "squad2-roberta-full": {"task": "question-answering", "train_data": DATA / "squad_v2.json"},
+    "qa-flat-distilbert-lora": {
+        "task": "question-answering",
+        "train_data": DATA / "qa_flat.jsonl",
+        "model": "distilbert/distilbert-base-cased",
+        "peft": "lora",
+    },
 }
 
 
 def render_variant(name: str) -> dict[str, str]:
-    spec = ProjectSpec(task="text-classification", **VARIANTS[name])  # type: ignore[arg-type]
+    spec = ProjectSpec(**{"task": "text-classification", **VARIANTS[name]})  # type: ignore[arg-type]
     # A project folder next to tests/data keeps the recorded data paths short and stable.
     return render.render(build_plan(spec), Path(__file__).parent / name)
 
@@ -58,8 +76,14 @@ def test_render_matches_golden_files(name: str, request: pytest.FixtureRequest) 
 
 
 # A data file per task for the task x method matrix below.
-TASK_DATA = {"text-classification": DATA / "nli_pairs.jsonl"}
-MATRIX = [(task, method) for task, info in TASKS.items() for method in info.peft_methods]
+TASK_DATA = {
+    "text-classification": DATA / "nli_pairs.jsonl",
+    "token-classification": DATA / "ner_conll.conll",
+    "question-answering": DATA / "squad_v2.json",
+}
+MATRIX = [
+    (task, method) for task, info in TASKS.items() for method in info.peft_methods if not peft_refusal(info, method)
+]
 
 
 def test_every_task_has_matrix_data() -> None:
@@ -144,3 +168,29 @@ def test_lora_projects_train_the_head_and_fresh_modules() -> None:
 def test_a_template_that_renders_broken_python_is_caught_before_writing() -> None:
     with pytest.raises(GenerationError, match=r"generated train.py does not parse \(line 1"):
         render.check_syntax({"train.py": "def main(:\n"})
+
+
+def test_token_and_span_heads_leave_the_pooler_alone() -> None:
+    """deberta's fresh pooler trains under a sequence classifier only; token and span heads never read it."""
+    model_py = render_variant("ner-ids-deberta-lora")["model.py"]
+    assert "task_type=TaskType.TOKEN_CLS" in model_py
+    assert "modules_to_save" not in model_py
+
+
+def test_token_classification_config_names_integer_tags() -> None:
+    config = yaml.safe_load(render_variant("ner-ids-deberta-lora")["config.yaml"])
+    assert config["labels"][:3] == ["O", "B-PER", "I-PER"]
+    assert (config["tokens_column"], config["tags_column"]) == ("words", "tags")
+    conll = yaml.safe_load(render_variant("ner-conll-bert-full")["config.yaml"])
+    assert conll["model_name_or_path"] == "google-bert/bert-base-cased"
+
+
+def test_question_answering_config_follows_the_data() -> None:
+    squad = yaml.safe_load(render_variant("squad2-roberta-full")["config.yaml"])
+    assert squad["allow_unanswerable"] is True  # the file has unanswerable questions
+    assert squad["doc_stride"] == squad["max_length"] // 4
+    flat = render_variant("qa-flat-distilbert-lora")
+    assert yaml.safe_load(flat["config.yaml"])["allow_unanswerable"] is False
+    assert "task_type=TaskType.QUESTION_ANS" in flat["model.py"]
+    assert '"seqeval' not in flat["pyproject.toml"]
+    assert '"seqeval>=1.2"' in render_variant("ner-conll-bert-full")["pyproject.toml"]

@@ -6,6 +6,7 @@ names the file and the fix. Task probes (one module each in this package) read t
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -133,3 +134,62 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return text.strip().lower() not in ("nan", "inf", "-inf", "infinity")
+
+
+# --- CoNLL: one `token ... TAG` line per token, a blank line between sentences ---------------------------------
+
+CONLL_SUFFIXES = (".conll", ".bio", ".iob")
+CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
+
+
+def is_conll(path: Path) -> bool:
+    """Whether a file is CoNLL text: by its suffix, or a .txt file whose lines look like `token TAG`."""
+    suffix = path.suffix.lower()
+    if suffix in CONLL_SUFFIXES:
+        return True
+    if suffix != ".txt" or not path.is_file():
+        return False
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        lines = [line.split() for line in itertools.islice(f, SAMPLE_ROWS)]
+    rows = [fields for fields in lines if fields and fields[0] != CONLL_DOCSTART]
+    # Columns: every line has the same few fields (prose lines vary in length), and the tags in the last one
+    # repeat (the last words of sentences rarely do).
+    widths = {len(fields) for fields in rows}
+    tags = {fields[-1] for fields in rows}
+    return len(widths) == 1 and 2 <= min(widths) <= 10 and len(tags) <= max(2, len(rows) // 3)
+
+
+def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
+    """Sentences of a CoNLL file as {"tokens", "tags", "line"} records; the tag is each line's last column."""
+    _check_conll_file(path)
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    try:
+        with path.open(encoding="utf-8-sig") as f:
+            for line_no, line in enumerate(f, start=1):
+                fields = line.split()
+                if not fields or fields[0] == CONLL_DOCSTART:  # both end a sentence
+                    if tokens:
+                        yield {"tokens": tokens, "tags": tags, "line": start}
+                    tokens, tags = [], []
+                    continue
+                if len(fields) < 2:
+                    raise DataError(
+                        f"{path}, line {line_no}: `{line.strip()[:40]}` has no tag; CoNLL lines are `token TAG` "
+                        "(whitespace separated, the tag last) with a blank line between sentences"
+                    )
+                start = start if tokens else line_no
+                tokens.append(fields[0])
+                tags.append(fields[-1])
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+    if tokens:
+        yield {"tokens": tokens, "tags": tags, "line": start}
+
+
+def _check_conll_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"data file {path} not found; check the path")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty; it needs sentences of `token TAG` lines")

@@ -1,0 +1,54 @@
+"""Tokenizer and model: the pretrained encoder with a 8-tag head on every token.
+
+Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from config import Config
+
+
+def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(
+        cfg.model_name_or_path,
+        # Byte-level BPE tokenizers (RoBERTa and kin) then encode a pre-split word as they encode it inside
+        # running text, after a space; the other tokenizers ignore the setting.
+        add_prefix_space=True,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    # Saved with the tokenizer, so predict.py truncates exactly as training did.
+    tokenizer.model_max_length = cfg.max_length
+    return tokenizer
+
+
+def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    model = AutoModelForTokenClassification.from_pretrained(
+        cfg.model_name_or_path,
+        num_labels=len(cfg.labels),
+        id2label=dict(enumerate(cfg.labels)),
+        label2id={name: index for index, name in enumerate(cfg.labels)},
+        # A checkpoint that already has a head of another size gets a fresh one of the right size.
+        ignore_mismatched_sizes=True,
+        # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
+        dtype=torch.float32,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    return model
+
+
+def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Weights, config with the tag names, and tokenizer."""
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
+    model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch.float32)
+    return model.eval(), tokenizer

@@ -1,0 +1,81 @@
+"""Tokenizer and model: the pretrained encoder with a 9-tag head on every token, wrapped with lora.
+
+Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import AutoPeftModelForTokenClassification, LoraConfig, TaskType, get_peft_model
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from config import Config
+
+
+def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(
+        cfg.model_name_or_path,
+        # Byte-level BPE tokenizers (RoBERTa and kin) then encode a pre-split word as they encode it inside
+        # running text, after a space; the other tokenizers ignore the setting.
+        add_prefix_space=True,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    # Saved with the tokenizer, so predict.py truncates exactly as training did.
+    tokenizer.model_max_length = cfg.max_length
+    return tokenizer
+
+
+def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    model = AutoModelForTokenClassification.from_pretrained(
+        cfg.model_name_or_path,
+        num_labels=len(cfg.labels),
+        id2label=dict(enumerate(cfg.labels)),
+        label2id={name: index for index, name in enumerate(cfg.labels)},
+        # A checkpoint that already has a head of another size gets a fresh one of the right size.
+        ignore_mismatched_sizes=True,
+        # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
+        dtype=torch.float32,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    model = get_peft_model(model, peft_config(cfg, model))
+    return model
+
+
+def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
+    return LoraConfig(
+        task_type=TaskType.TOKEN_CLS,  # also makes the task head train in full and be saved with the adapter
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+    )
+
+
+def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Weights (the adapter and the head), config with the tag names, and tokenizer."""
+    model.save_pretrained(path)
+    # The base model's config carries num_labels and the tag names that loading needs.
+    model.get_base_model().config.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
+    if (Path(path) / "adapter_config.json").is_file():
+        config = AutoConfig.from_pretrained(path)
+        # The base model is rebuilt with the trained tag maps, so its head has the trained size; the head's
+        # weights come from the adapter file (saved there because the head trains in full).
+        model = AutoPeftModelForTokenClassification.from_pretrained(
+            path,
+            num_labels=config.num_labels,
+            id2label=config.id2label,
+            label2id=config.label2id,
+            ignore_mismatched_sizes=True,
+            dtype=torch.float32,
+        )
+        return model.eval(), tokenizer
+    model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch.float32)
+    return model.eval(), tokenizer

@@ -1,0 +1,59 @@
+"""Tokenizer and model: the pretrained encoder with a span head (answer start and end), with lora.
+
+Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import AutoPeftModelForQuestionAnswering, LoraConfig, TaskType, get_peft_model
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, PreTrainedTokenizerBase
+
+from config import Config
+
+
+def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+    # Saved with the tokenizer, so predict.py cuts windows exactly as training did.
+    tokenizer.model_max_length = cfg.max_length
+    return tokenizer
+
+
+def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    model = AutoModelForQuestionAnswering.from_pretrained(
+        cfg.model_name_or_path,
+        # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
+        dtype=torch.float32,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    model = get_peft_model(model, peft_config(cfg, model))
+    return model
+
+
+def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
+    return LoraConfig(
+        task_type=TaskType.QUESTION_ANS,  # also makes the task head train in full and be saved with the adapter
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+    )
+
+
+def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Weights (the adapter and the span head), config and tokenizer."""
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if (Path(path) / "adapter_config.json").is_file():
+        # The adapter names its base model; the span head's trained weights come with the adapter.
+        model = AutoPeftModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
+        return model.eval(), tokenizer
+    model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
+    return model.eval(), tokenizer
