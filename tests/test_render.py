@@ -31,11 +31,29 @@ VARIANTS = {
         "model": "distilbert/distilbert-base-uncased",
         "peft": "lora",
     },
+    # text-generation: one variant per data layout and file format.
+    "alpaca-qwen2-lora": {"task": "text-generation", "train_data": DATA / "alpaca_mixed.jsonl", "peft": "lora"},
+    "chat-tinyllama-full": {
+        "task": "text-generation",
+        "train_data": DATA / "chat_support.jsonl",
+        "model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    },
+    "sharegpt-mistral-lora": {
+        "task": "text-generation",
+        "train_data": DATA / "sharegpt.json",
+        "model": "mistralai/Mistral-7B-Instruct-v0.3",
+        "peft": "lora",
+    },
+    "corpus-gpt2-full": {
+        "task": "text-generation",
+        "train_data": DATA / "corpus.txt",
+        "model": "openai-community/gpt2",
+    },
 }
 
 
 def render_variant(name: str) -> dict[str, str]:
-    spec = ProjectSpec(task="text-classification", **VARIANTS[name])  # type: ignore[arg-type]
+    spec = ProjectSpec(**{"task": "text-classification", **VARIANTS[name]})  # type: ignore[arg-type]
     # A project folder next to tests/data keeps the recorded data paths short and stable.
     return render.render(build_plan(spec), Path(__file__).parent / name)
 

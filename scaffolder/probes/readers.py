@@ -126,7 +126,7 @@ def iter_text_documents(path: Path) -> Iterator[str]:
     text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
     lines = text.split("\n")
     if any(not line.strip() for line in lines[:-1]):
-        documents = [block.strip("\n") for block in re.split(r"\n[ \t]*\n", text)]
+        documents = [block.strip("\n") for block in re.split(r"\n\s*\n", text)]
     else:
         documents = lines
     yield from (document for document in documents if document.strip())

@@ -81,7 +81,7 @@ def describe(layout: Layout, train: DataSummary) -> str:
         prompt = columns["instruction"] + (f" + {columns['input']}" if "input" in columns else "")
         return f"instruction data: {prompt} → {columns['response']} (loss on the response only)"
     if layout.name == "chat":
-        return f"chat: `{columns['messages']}` conversations (loss on every assistant turn)"
+        return f"conversations in `{columns['messages']}` (loss on every assistant turn)"
     return f"plain text from `{columns['text']}`, packed into max_length blocks"
 
 
