@@ -1,13 +1,13 @@
 """Generate text with a model saved by train.py.
 
     python predict.py outputs/best "an instruction" ["another" ...] [--input TEXT]
-
     python predict.py outputs/best --file new.jsonl [--output generated.jsonl]
     python predict.py outputs/best --raw "a prompt, sent as written"
 
 Instructions are formatted as in training (the chat template or prompt_template of config.yaml); a --file is
 read like the training data, and its responses, when present, are written next to the generations as
 `reference`.
+
 Prints (or writes) one JSON object per input with the `generated` text. Greedy by default (deterministic);
 --temperature above 0 samples. Defaults come from config.yaml (max_new_tokens, temperature, top_p).
 """
@@ -94,9 +94,9 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, cfg: Config) -> list[int]
         marker = "@@response@@"
         turn = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
         end = render(tokenizer, turn, generation_prompt=False).split(marker)[-1].strip()
-        end_id = tokenizer.convert_tokens_to_ids(end) if end in tokenizer.get_vocab() else None
-        if end_id is not None and end_id not in stop:
-            stop.append(end_id)
+        vocab = tokenizer.get_vocab()
+        if end in vocab and vocab[end] not in stop:
+            stop.append(vocab[end])
     return stop
 
 
@@ -106,8 +106,7 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
         return [{"instruction": text, "input": args.input or ""} for text in args.texts]
     records = []
     for row in read_records(args.file):
-        record = {"instruction": str(row[cfg.instruction_column] or "")}
-        record["input"] = str(row.get(cfg.input_column) or "")
+        record = {"instruction": str(row[cfg.instruction_column] or ""), "input": str(row.get(cfg.input_column) or "")}
         if row.get(cfg.response_column):
             record["reference"] = str(row[cfg.response_column])
         records.append(record)

@@ -4,6 +4,7 @@
     python predict.py outputs/best --file prompts.txt [--output generated.jsonl]
 
 Each prompt is continued; a --file is read like the training data (each document is a prompt).
+
 Prints (or writes) one JSON object per input with the `generated` text. Greedy by default (deterministic);
 --temperature above 0 samples. Defaults come from config.yaml (max_new_tokens, temperature, top_p).
 """

@@ -7,6 +7,7 @@
 Messages are formatted as in training (the chat template or prompt_template of config.yaml). Each conversation
 of a --file gets the next assistant turn; a conversation that ends with an assistant turn has that turn
 generated again, and the original is written next to it as `reference`.
+
 Prints (or writes) one JSON object per input with the `generated` text. Greedy by default (deterministic);
 --temperature above 0 samples. Defaults come from config.yaml (max_new_tokens, temperature, top_p).
 """
@@ -87,9 +88,9 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, cfg: Config) -> list[int]
         marker = "@@response@@"
         turn = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
         end = render(tokenizer, turn, generation_prompt=False).split(marker)[-1].strip()
-        end_id = tokenizer.convert_tokens_to_ids(end) if end in tokenizer.get_vocab() else None
-        if end_id is not None and end_id not in stop:
-            stop.append(end_id)
+        vocab = tokenizer.get_vocab()
+        if end in vocab and vocab[end] not in stop:
+            stop.append(vocab[end])
     return stop
 
 
