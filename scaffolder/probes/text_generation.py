@@ -46,8 +46,10 @@ ROLE_NAMES = {
     "bot": "assistant",
     "model": "assistant",
 }
-# Words a prompt template or chat template adds around each message (role headers, markers).
+# Words a prompt template or chat template adds: role headers and markers around each message, and a default
+# system prompt that some chat templates insert (Qwen2.5's is 14 words).
 TEMPLATE_WORDS_PER_MESSAGE = 4
+TEMPLATE_WORDS_PER_EXAMPLE = 16
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _instruction_texts(record: dict[str, Any], layout: Layout, path: Path, row: 
 
 def _template_words(messages: int) -> str:
     """Stand-in words for what a template adds around each message, so max_length leaves room for them."""
-    return "# " * TEMPLATE_WORDS_PER_MESSAGE * messages
+    return "# " * (TEMPLATE_WORDS_PER_EXAMPLE + TEMPLATE_WORDS_PER_MESSAGE * messages)
 
 
 def _text(record: dict[str, Any], column: str, path: Path, row: int) -> str:

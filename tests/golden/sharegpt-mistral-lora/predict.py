@@ -45,7 +45,8 @@ class Generator:
         self, prompts: list[str], add_special_tokens: bool = True, batch_size: int = 8, **settings: Any
     ) -> list[str]:
         """The text generated after each prompt (prompts are sent as written). `settings`: max_new_tokens,
-        temperature, top_p; config.yaml's values by default."""
+        temperature, top_p (config.yaml's values by default), and any other `generate` option (min_new_tokens,
+        repetition_penalty, ...)."""
         generated = []
         for start in range(0, len(prompts), batch_size):
             batch = self.tokenizer(
@@ -60,10 +61,15 @@ class Generator:
         return generated
 
     def generation_settings(
-        self, max_new_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None
+        self,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         temperature = self.cfg.temperature if temperature is None else temperature
         settings: dict[str, Any] = {
+            **options,
             "max_new_tokens": max_new_tokens or self.cfg.max_new_tokens,
             "do_sample": temperature > 0,
             "eos_token_id": self.stop_ids,

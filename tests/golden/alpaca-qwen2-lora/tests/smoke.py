@@ -92,13 +92,17 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     return failures + check_generation(Generator(output_dir / "best", cfg, device="cpu"), train_rows, cfg)
 
 
+# At least 8 new tokens: a tiny model may well stop at once, which would leave nothing to compare.
+GREEDY = {"max_new_tokens": 8, "min_new_tokens": 8, "temperature": 0.0}
+
+
 def check_generation(generator: Generator, rows: list[dict[str, Any]], cfg: Config) -> list[str]:
     """Greedy generation for a batch of prompts of different lengths (left-padded) matches one prompt at a time."""
     instructions = [str(row[cfg.instruction_column]) for row in rows]
     inputs = [str(row.get(cfg.input_column) or "") for row in rows]
-    batched = generator.respond(instructions, inputs, max_new_tokens=8, temperature=0.0)
+    batched = generator.respond(instructions, inputs, **GREEDY)
     pairs = zip(instructions, inputs, strict=True)
-    alone = [generator.respond([text], [context], max_new_tokens=8, temperature=0.0)[0] for text, context in pairs]
+    alone = [generator.respond([text], [context], **GREEDY)[0] for text, context in pairs]
     if not any(text.strip() for text in batched):
         return [f"predict.py generated no text for {len(batched)} prompts: {batched}"]
     if batched != alone:

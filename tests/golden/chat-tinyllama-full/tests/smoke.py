@@ -91,12 +91,16 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     return failures + check_generation(Generator(output_dir / "best", cfg, device="cpu"), train_rows, cfg)
 
 
+# At least 8 new tokens: a tiny model may well stop at once, which would leave nothing to compare.
+GREEDY = {"max_new_tokens": 8, "min_new_tokens": 8, "temperature": 0.0}
+
+
 def check_generation(generator: Generator, rows: list[dict[str, Any]], cfg: Config) -> list[str]:
     """Greedy generation for a batch of prompts of different lengths (left-padded) matches one prompt at a time."""
     # Each conversation up to its last user message: the model writes the assistant turn that follows.
     conversations = [through_last_response(normalize_messages(row[cfg.messages_column]))[:-1] for row in rows]
-    batched = generator.respond(conversations, max_new_tokens=8, temperature=0.0)
-    alone = [generator.respond([messages], max_new_tokens=8, temperature=0.0)[0] for messages in conversations]
+    batched = generator.respond(conversations, **GREEDY)
+    alone = [generator.respond([messages], **GREEDY)[0] for messages in conversations]
     if not any(text.strip() for text in batched):
         return [f"predict.py generated no text for {len(batched)} prompts: {batched}"]
     if batched != alone:

@@ -90,12 +90,16 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     return failures + check_generation(Generator(output_dir / "best", cfg, device="cpu"), train_rows, cfg)
 
 
+# At least 8 new tokens: a tiny model may well stop at once, which would leave nothing to compare.
+GREEDY = {"max_new_tokens": 8, "min_new_tokens": 8, "temperature": 0.0}
+
+
 def check_generation(generator: Generator, rows: list[dict[str, Any]], cfg: Config) -> list[str]:
     """Greedy generation for a batch of prompts of different lengths (left-padded) matches one prompt at a time."""
     # The first words of each document, so the prompts differ in length.
     prompts = [" ".join(str(row[cfg.text_column]).split()[: 3 + index]) for index, row in enumerate(rows)]
-    batched = generator.complete(prompts, max_new_tokens=8, temperature=0.0)
-    alone = [generator.complete([prompt], max_new_tokens=8, temperature=0.0)[0] for prompt in prompts]
+    batched = generator.complete(prompts, **GREEDY)
+    alone = [generator.complete([prompt], **GREEDY)[0] for prompt in prompts]
     if not any(text.strip() for text in batched):
         return [f"predict.py generated no text for {len(batched)} prompts: {batched}"]
     if batched != alone:
