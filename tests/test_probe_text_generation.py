@@ -67,7 +67,7 @@ def test_a_lone_text_column_is_plain_text_and_max_length_grows_to_the_cap(write_
     plan = plan_for(path)
     assert plan.spec.data_layout == "text"
     assert plan.spec.max_length == 1024  # blocks span documents: the corpus is far longer than the cap
-    assert plan_for(DATA / "alpaca_mixed.jsonl").spec.max_length == 64  # short pairs: short examples
+    assert plan_for(DATA / "alpaca_mixed.jsonl").spec.max_length == 128  # short pairs plus the template markers
 
 
 def test_text_documents_are_split_by_blank_lines_else_by_lines(write_file) -> None:
