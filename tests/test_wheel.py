@@ -25,7 +25,8 @@ def test_wheel_installs_and_scaffolds_from_packaged_templates(tmp_path: Path) ->
     )
     wheel = next(dist.glob("scaffolder-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "scaffolder/templates/text-classification/train.py.j2" in names
+    assert "scaffolder/templates/text-classification/data.py.j2" in names
+    assert "scaffolder/templates/text-generation/tests/smoke.py.j2" in names
     assert "scaffolder/templates/common/config.py.j2" in names
 
     env_dir = tmp_path / "venv"
