@@ -66,13 +66,13 @@ def build_plan(spec: ProjectSpec) -> Plan:
         spec,
         **probed.updates,
         model=model,
-        max_length=spec.max_length or _max_length(train.words_p95),
+        max_length=spec.max_length or _max_length(train.words_p95, task.max_length_cap),
         num_epochs=spec.num_epochs or task.num_epochs,
         batch_size=spec.batch_size or task.batch_size,
         learning_rate=spec.learning_rate or task.learning_rates.get(spec.peft, PEFT_METHODS[spec.peft].learning_rate),
     )
     if train.target_words_p95 and resolved.max_target_length is None:
-        resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95))
+        resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
     return Plan(resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, probed.description)
 
 
@@ -84,11 +84,12 @@ def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:
         )
 
 
-def _max_length(words_p95: int) -> int:
-    """Enough tokens for 95% of the examples (about 1.4 sub-words a word, plus special tokens), as a power of 2."""
+def _max_length(words_p95: int, cap: int) -> int:
+    """Enough tokens for 95% of the examples (about 1.4 sub-words a word, plus special tokens), as a power of 2
+    from 32 up to the task's cap."""
     needed = int(words_p95 * 1.4) + 4
     length = 32
-    while length < needed and length < 512:
+    while length < needed and length < cap:
         length *= 2
     return length
 

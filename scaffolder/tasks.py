@@ -30,12 +30,15 @@ class TaskInfo:
     # Hyperparameters that suit the task; `learning_rate` is per PEFT method (adapters want larger steps).
     num_epochs: int = 3
     batch_size: int = 16
+    eval_batch_size: int = 64
     learning_rates: dict[str, float] = field(default_factory=dict)
     # The head reads the pooled first token (sequence classification): a family's freshly initialised pooler
     # (ModelFamily.extra_modules_to_save) must then train with it. Token and span heads read every token.
     pooled_head: bool = False
     # Requirements the generated project adds to the training stack (metrics libraries).
     dependencies: tuple[str, ...] = ()
+    # The longest max_length the data may pick: encoders stop at 512 positions; decoders read longer texts.
+    max_length_cap: int = 512
 
     @property
     def template_dir(self) -> str:
@@ -98,6 +101,26 @@ TASKS: dict[str, TaskInfo] = {
         report_file="eval_predictions.jsonl",
         num_epochs=2,
         learning_rates={"none": 3e-5, "lora": 3e-4},
+    ),
+    "text-generation": TaskInfo(
+        name="text-generation",
+        summary="causal LM fine-tuning: instructions, chat conversations or plain text (continued pre-training)",
+        auto_class="AutoModelForCausalLM",
+        peft_task_type="CAUSAL_LM",
+        # Small, multilingual, and ships a chat template: instruction and chat data train in its own format.
+        default_model="Qwen/Qwen2.5-0.5B-Instruct",
+        multilingual_model="Qwen/Qwen2.5-0.5B-Instruct",
+        metrics=("loss", "perplexity"),
+        best_metric="eval_loss",
+        peft_methods=PEFT_METHODS_ORDER,
+        architectures=("decoder",),
+        num_epochs=3,
+        batch_size=8,
+        # Evaluation computes a vocabulary-wide logit row per token of every example in the batch at once.
+        eval_batch_size=8,
+        learning_rates={"none": 2e-5, "lora": 2e-4},
+        # Long enough for most instruction and chat examples; each token costs a vocabulary-wide logit row.
+        max_length_cap=1024,
     ),
 }
 
@@ -244,6 +267,8 @@ class ModelFamily:
 
 
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+# Set key/value heads explicitly: the configs' defaults are those of a 7B model (32 for qwen2).
+_DECODER_TINY = {**_ENCODER_TINY, "num_key_value_heads": 1}
 _WITH_TYPES = ("input_ids", "token_type_ids", "attention_mask")
 _NO_TYPES = ("input_ids", "attention_mask")
 _BERT_IA3 = (("key", "value", "output.dense"), ("output.dense",))
@@ -312,6 +337,16 @@ FAMILIES: dict[str, ModelFamily] = {
             embedding_dim="embedding_size",
         ),
         ModelFamily("bert", ("bert", "minilm", "bge-", "e5-"), _ENCODER_TINY, _WITH_TYPES),
+        ModelFamily(
+            "gpt2",
+            ("gpt2",),  # openai-community/gpt2 (-medium, -large, -xl), distilgpt2
+            {"n_embd": 32, "n_layer": 2, "n_head": 2},
+            _NO_TYPES,
+            architecture="decoder",
+        ),
+        ModelFamily("qwen2", ("qwen2",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Qwen2 and Qwen2.5
+        ModelFamily("mistral", ("mistral",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),
+        ModelFamily("llama", ("llama",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Llama 2/3, TinyLlama
     )
 }
 

@@ -23,6 +23,15 @@ HUB_IDS = {
     "modernbert": "answerdotai/ModernBERT-base",
     "albert": "albert/albert-base-v2",
     "electra": "google/electra-small-discriminator",
+    "gpt2": "openai-community/gpt2",
+    "qwen2": "Qwen/Qwen2.5-0.5B-Instruct",
+    "mistral": "mistralai/Mistral-7B-Instruct-v0.3",
+    "llama": "meta-llama/Llama-3.2-1B-Instruct",
+}
+# The task (and its data) that each architecture's models are smoke-trained on.
+TASK_DATA = {
+    "encoder": ("text-classification", "nli_pairs.jsonl"),
+    "decoder": ("text-generation", "alpaca_mixed.jsonl"),
 }
 
 
@@ -32,9 +41,8 @@ def test_every_family_has_a_hub_id_here() -> None:
 
 @pytest.mark.parametrize("family", sorted(HUB_IDS))
 def test_family_smoke_trains_with_lora(family: str, tmp_path: Path) -> None:
-    spec = ProjectSpec(
-        task="text-classification", train_data=DATA / "nli_pairs.jsonl", model=HUB_IDS[family], peft="lora"
-    )
+    task, data = TASK_DATA[FAMILIES[family].architecture]
+    spec = ProjectSpec(task=task, train_data=DATA / data, model=HUB_IDS[family], peft="lora")
     result = new_project(spec, tmp_path / family)
     assert result.plan.family.model_type == family
     assert result.smoke is not None

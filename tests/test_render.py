@@ -51,6 +51,24 @@ VARIANTS = {
         "model": "distilbert/distilbert-base-cased",
         "peft": "lora",
     },
+    # text-generation: one variant per data layout and file format.
+    "alpaca-qwen2-lora": {"task": "text-generation", "train_data": DATA / "alpaca_mixed.jsonl", "peft": "lora"},
+    "chat-tinyllama-full": {
+        "task": "text-generation",
+        "train_data": DATA / "chat_support.jsonl",
+        "model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    },
+    "sharegpt-mistral-lora": {
+        "task": "text-generation",
+        "train_data": DATA / "sharegpt.json",
+        "model": "mistralai/Mistral-7B-Instruct-v0.3",
+        "peft": "lora",
+    },
+    "corpus-gpt2-full": {
+        "task": "text-generation",
+        "train_data": DATA / "corpus.txt",
+        "model": "openai-community/gpt2",
+    },
 }
 
 
@@ -80,6 +98,7 @@ TASK_DATA = {
     "text-classification": DATA / "nli_pairs.jsonl",
     "token-classification": DATA / "ner_conll.conll",
     "question-answering": DATA / "squad_v2.json",
+    "text-generation": DATA / "alpaca_mixed.jsonl",
 }
 MATRIX = [
     (task, method) for task, info in TASKS.items() for method in info.peft_methods if not peft_refusal(info, method)

@@ -26,6 +26,8 @@ def test_wheel_installs_and_scaffolds_from_packaged_templates(tmp_path: Path) ->
     wheel = next(dist.glob("scaffolder-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "scaffolder/templates/common/train.py.j2" in names
+    assert "scaffolder/templates/text-classification/data.py.j2" in names
+    assert "scaffolder/templates/text-generation/tests/smoke.py.j2" in names
     assert "scaffolder/templates/common/config.py.j2" in names
 
     env_dir = tmp_path / "venv"

@@ -1,6 +1,7 @@
 """Read data files as records: csv, tsv, json (a list of records, or an object with one list of records) and
 jsonl, with the standard library only (the CLI must stay light). Every problem becomes a `DataError` that
 names the file and the fix. Task probes (one module each in this package) read through these functions.
+Plain text (txt) reads as one `text` record per document (see `iter_text_documents`).
 """
 
 from __future__ import annotations
@@ -8,13 +9,14 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 
 SAMPLE_ROWS = 200  # rows read to decide the columns
 
@@ -26,7 +28,7 @@ def data_format(path: Path) -> str:
         raise DataError(f"{path} is a directory; pass the data file itself (csv, tsv, json or jsonl)")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: unsupported file type `{path.suffix}`; use .csv, .tsv, .json or .jsonl")
+        raise DataError(f"{path}: unsupported file type `{path.suffix}`; use .csv, .tsv, .json, .jsonl or .txt")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty; it needs a header (or records) and at least a few rows")
     return fmt
@@ -40,6 +42,8 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             yield from _iter_delimited(path, fmt)
         elif fmt == "jsonl":
             yield from _iter_jsonl(path)
+        elif fmt == "txt":
+            yield from ({"text": document} for document in iter_text_documents(path))
         else:
             yield from _iter_json(path)
     except UnicodeDecodeError:
@@ -115,6 +119,18 @@ def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(f"{path}: expected a JSON list of objects, one per example")
     yield from data
+
+
+def iter_text_documents(path: Path) -> Iterator[str]:
+    """The documents of a plain-text file: blank lines separate documents (line breaks inside one are kept);
+    a file without any blank line holds one document per line."""
+    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    lines = text.split("\n")
+    if any(not line.strip() for line in lines[:-1]):
+        documents = [block.strip("\n") for block in re.split(r"\n\s*\n", text)]
+    else:
+        documents = lines
+    yield from (document for document in documents if document.strip())
 
 
 def read_sample(path: Path, rows: int = SAMPLE_ROWS) -> list[dict[str, Any]]:

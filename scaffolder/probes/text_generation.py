@@ -1,0 +1,244 @@
+"""text-generation data: instruction pairs, chat conversations, or plain text for continued pre-training.
+
+The layout (`data_layout`) is read from the record keys: `messages` or ShareGPT `conversations` are chat;
+instruction/input/output (alpaca), instruction/context/response (dolly), prompt/completion, question/answer
+and similar pairs are instruction data; a lone `text` column (or a .txt file) is plain text. `--column ROLE=NAME`
+names the columns instead (roles: instruction, input, response; messages; text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from scaffolder.errors import DataError
+from scaffolder.probes import DataSummary, Probed, TextStats
+from scaffolder.probes.readers import data_format, iter_records, read_sample
+from scaffolder.spec import ProjectSpec
+
+LAYOUTS = ("instruction", "chat", "text")
+# Roles each layout reads; the ones marked optional may be absent.
+ROLES = {"instruction": ("instruction", "input", "response"), "chat": ("messages",), "text": ("text",)}
+OPTIONAL_ROLES = ("input",)
+
+# Header names, most specific first; matching ignores case. (instruction, response, optional extra input)
+INSTRUCTION_COLUMNS = (
+    ("instruction", "output", "input"),  # alpaca
+    ("instruction", "response", "context"),  # dolly
+    ("instruction", "response", "input"),
+    ("prompt", "completion", None),
+    ("prompt", "response", None),
+    ("question", "answer", "context"),
+    ("query", "response", None),
+    ("input", "output", None),
+)
+CHAT_COLUMNS = ("messages", "conversations", "conversation")
+TEXT_COLUMNS = ("text", "content", "document", "body")
+# Message roles as chat templates name them; ShareGPT's `from` values map onto them. The generated data.py
+# holds the same table.
+ROLE_NAMES = {
+    "system": "system",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+}
+# Words a prompt template or chat template adds: role headers and markers around each message, and a default
+# system prompt that some chat templates insert (Qwen2.5's is 14 words).
+TEMPLATE_WORDS_PER_MESSAGE = 4
+TEMPLATE_WORDS_PER_EXAMPLE = 16
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str  # instruction, chat or text
+    columns: dict[str, str]  # role -> column
+
+    def column(self, role: str) -> str | None:
+        return self.columns.get(role)
+
+
+def probe(spec: ProjectSpec) -> Probed:
+    sample = read_sample(spec.train_data)
+    layout = infer_layout(sample, spec.train_data, spec.columns, spec.data_layout)
+    train, notes = summarize(spec.train_data, layout)
+    evaluation = None
+    if spec.eval_data:
+        evaluation, eval_notes = summarize(spec.eval_data, layout)
+        notes += [f"eval: {note}" for note in eval_notes]
+    return Probed(
+        updates={"columns": layout.columns, "data_layout": layout.name},
+        train=train,
+        eval=evaluation,
+        description=describe(layout, train) + "".join(f"; {note}" for note in notes),
+    )
+
+
+def describe(layout: Layout, train: DataSummary) -> str:
+    columns = layout.columns
+    if layout.name == "instruction":
+        prompt = columns["instruction"] + (f" + {columns['input']}" if "input" in columns else "")
+        return f"instruction data: {prompt} → {columns['response']} (loss on the response only)"
+    if layout.name == "chat":
+        return f"conversations in `{columns['messages']}` (loss on every assistant turn)"
+    return f"plain text from `{columns['text']}`, packed into max_length blocks"
+
+
+# --- layout and columns ------------------------------------------------------------------------------------------
+
+
+def infer_layout(sample: list[dict[str, Any]], path: Path, given: dict[str, str], layout: str | None = None) -> Layout:
+    """The layout and its columns: the spec's when given (checked against the data), else from the keys."""
+    names = list(sample[0])
+    for role, name in given.items():
+        if name not in names:
+            raise DataError(f"{path} has no column `{name}` (--column {role}={name}); columns are: {', '.join(names)}")
+    if layout is not None and layout not in LAYOUTS:
+        raise DataError(f"unknown data_layout `{layout}`; text-generation reads: {', '.join(LAYOUTS)}")
+    layout = layout or _layout_of_roles(given, path)
+    found = _from_keys(names, layout)
+    if found is None:
+        raise DataError(
+            f"{path}: cannot tell the layout from its keys ({', '.join(names)}); text-generation reads "
+            "chat (`messages` [{role, content}] or ShareGPT `conversations` [{from, value}]), instruction pairs "
+            "(instruction/input/output, prompt/completion, question/answer) or plain text (`text`, or a .txt "
+            "file); rename the keys or pass --column ROLE=NAME (roles: instruction, input, response, messages, text)"
+        )
+    columns = {**found.columns, **given}
+    missing = [role for role in ROLES[found.name] if role not in columns and role not in OPTIONAL_ROLES]
+    if missing:
+        raise DataError(f"{path}: no `{missing[0]}` column for {found.name} data; pass --column {missing[0]}=NAME")
+    extra = sorted(set(columns) - set(ROLES[found.name]))
+    if extra:
+        roles = ", ".join(ROLES[found.name])
+        raise DataError(f"column role `{extra[0]}` does not apply to {found.name} data; its roles are: {roles}")
+    return Layout(found.name, {role: columns[role] for role in ROLES[found.name] if role in columns})
+
+
+def _layout_of_roles(given: dict[str, str], path: Path) -> str | None:
+    """The layout that --column roles imply, or None when no role was given."""
+    layouts = {name for name, roles in ROLES.items() if set(given) & set(roles)}
+    if len(layouts) > 1:
+        raise DataError(f"{path}: --column roles {', '.join(sorted(given))} mix layouts; give the roles of one layout")
+    return layouts.pop() if layouts else None
+
+
+def _from_keys(names: list[str], layout: str | None) -> Layout | None:
+    """The first layout (or the given one) whose column names the record has; columns map role -> key."""
+    by_lower = {name.lower(): name for name in names}
+    if layout in (None, "chat"):
+        chat = next((by_lower[c] for c in CHAT_COLUMNS if c in by_lower), None)
+        if chat or layout == "chat":
+            return Layout("chat", {"messages": chat} if chat else {})
+    if layout in (None, "instruction"):
+        for instruction, response, extra in INSTRUCTION_COLUMNS:
+            if instruction in by_lower and response in by_lower:
+                columns = {"instruction": by_lower[instruction], "response": by_lower[response]}
+                if extra in by_lower:
+                    columns["input"] = by_lower[extra]
+                return Layout("instruction", columns)
+        if layout == "instruction":
+            return Layout("instruction", {})
+    if layout in (None, "text"):
+        text = next((by_lower[c] for c in TEXT_COLUMNS if c in by_lower), None)
+        if text or layout == "text" or len(names) == 1:
+            return Layout("text", {"text": text or names[0]} if text or len(names) == 1 else {})
+    return None
+
+
+# --- reading every record ----------------------------------------------------------------------------------------
+
+
+def summarize(path: Path, layout: Layout) -> tuple[DataSummary, list[str]]:
+    """One pass over the file: every record checked, lengths counted; notes on what the data code will skip."""
+    stats = TextStats()
+    fields: tuple[str, ...] = ()
+    notes: list[str] = []
+    trailing = 0
+    for row, record in enumerate(iter_records(path), start=1):
+        fields = fields or tuple(record)
+        for role, column in layout.columns.items():
+            if column not in record and role not in OPTIONAL_ROLES:
+                raise DataError(f"{path}, row {row}: column `{column}` is missing; every row needs it")
+        if layout.name == "instruction":
+            stats.add(_instruction_texts(record, layout, path, row))
+        elif layout.name == "chat":
+            messages = normalize_messages(record[layout.columns["messages"]], path, row)
+            trailing += messages[-1]["role"] != "assistant"
+            stats.add([m["content"] for m in messages] + [_template_words(len(messages))])
+        else:
+            stats.add([_text(record, layout.columns["text"], path, row)])
+    if not stats.inputs:
+        raise DataError(f"data file {path} has no rows; it needs at least a few examples")
+    if trailing:
+        notes.append(f"{trailing} conversation(s) end after the last assistant turn; the messages after it are dropped")
+    summary = stats.summary(path, data_format(path), fields)
+    if layout.name == "text":
+        summary = _packed(summary, stats)
+    return summary, notes
+
+
+def _instruction_texts(record: dict[str, Any], layout: Layout, path: Path, row: int) -> list[str]:
+    instruction = _text(record, layout.columns["instruction"], path, row)
+    response = _text(record, layout.columns["response"], path, row)
+    extra = layout.column("input")
+    context = str(record.get(extra) or "") if extra else ""
+    return [instruction, context, response, _template_words(3)]
+
+
+def _template_words(messages: int) -> str:
+    """Stand-in words for what a template adds around each message, so max_length leaves room for them."""
+    return "# " * (TEMPLATE_WORDS_PER_EXAMPLE + TEMPLATE_WORDS_PER_MESSAGE * messages)
+
+
+def _text(record: dict[str, Any], column: str, path: Path, row: int) -> str:
+    value = record.get(column)
+    if isinstance(value, (list, dict)):
+        raise DataError(f"{path}, row {row}: `{column}` holds a {type(value).__name__}; it must be text")
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise DataError(f"{path}, row {row}: `{column}` is empty; fill it in or remove the row")
+    return text
+
+
+def _packed(summary: DataSummary, stats: TextStats) -> DataSummary:
+    """Plain text trains on max_length blocks of the concatenated documents: one model input spans the corpus,
+    so the whole corpus's word count decides max_length (up to the task's cap)."""
+    return replace(summary, words_p95=sum(stats.inputs))
+
+
+def normalize_messages(value: Any, path: Path, row: int) -> list[dict[str, str]]:
+    """A conversation as [{role, content}] with roles system/user/assistant, checked; messages after the last
+    assistant turn are kept (the data code drops them: they have no response to learn from)."""
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{path}, row {row}: the conversation must be a non-empty list of messages")
+    messages = [_message(item, path, row, index) for index, item in enumerate(value, start=1)]
+    if not any(m["role"] == "assistant" for m in messages):
+        raise DataError(
+            f"{path}, row {row}: the conversation has no assistant message, so nothing to learn from "
+            "(the loss is on assistant turns); add the response or remove the row"
+        )
+    for index, message in enumerate(messages[1:], start=2):
+        if message["role"] == "system":
+            raise DataError(f"{path}, row {row}, message {index}: a system message must come first in a conversation")
+    return messages
+
+
+def _message(item: Any, path: Path, row: int, index: int) -> dict[str, str]:
+    where = f"{path}, row {row}, message {index}"
+    if not isinstance(item, dict):
+        raise DataError(f"{where}: expected an object with role/content (or ShareGPT from/value)")
+    role, content = item.get("role", item.get("from")), item.get("content", item.get("value"))
+    if role is None or content is None:
+        raise DataError(f"{where}: has keys {', '.join(item)}; a message needs role and content (or from and value)")
+    name = ROLE_NAMES.get(str(role).lower())
+    if name is None:
+        raise DataError(f"{where}: unknown role `{role}`; use one of: {', '.join(ROLE_NAMES)}")
+    if not isinstance(content, str):
+        raise DataError(f"{where}: the content is a {type(content).__name__}; it must be text")
+    if name == "assistant" and not content.strip():
+        raise DataError(f"{where}: the assistant response is empty; fill it in or remove the conversation")
+    return {"role": name, "content": content}

@@ -1,0 +1,192 @@
+"""text-generation: the data probe (layouts, columns, checks) and the plan it leads to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import DATA, run_cli
+from scaffolder.errors import DataError, SpecError
+from scaffolder.plan import Plan, build_plan, model_family
+from scaffolder.probes.readers import iter_records
+from scaffolder.probes.text_generation import Layout, infer_layout, summarize
+from scaffolder.spec import ProjectSpec
+
+
+def plan_for(path: Path, **changes: Any) -> Plan:
+    return build_plan(ProjectSpec(task="text-generation", train_data=path, **changes))
+
+
+def jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+
+def chat(*turns: tuple[str, str]) -> dict[str, Any]:
+    return {"messages": [{"role": role, "content": content} for role, content in turns]}
+
+
+@pytest.mark.parametrize(
+    ("file", "layout", "columns"),
+    [
+        ("alpaca_mixed.jsonl", "instruction", {"instruction": "instruction", "input": "input", "response": "output"}),
+        ("chat_support.jsonl", "chat", {"messages": "messages"}),
+        ("sharegpt.json", "chat", {"messages": "conversations"}),
+        ("corpus.txt", "text", {"text": "text"}),
+    ],
+)
+def test_shipped_files_are_read_as_their_layout(file: str, layout: str, columns: dict[str, str]) -> None:
+    plan = plan_for(DATA / file)
+    assert plan.spec.data_layout == layout
+    assert plan.spec.columns == columns
+    # The default model: small, multilingual, with a chat template.
+    assert plan.spec.model == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert plan.family.model_type == "qwen2"
+    assert plan.spec.max_target_length is None  # prompt and response share one max_length
+
+
+@pytest.mark.parametrize(
+    ("header", "columns"),
+    [
+        ("prompt,completion", {"instruction": "prompt", "response": "completion"}),
+        ("Question,Answer,Context", {"instruction": "Question", "input": "Context", "response": "Answer"}),
+        ("instruction,context,response,category",
+         {"instruction": "instruction", "input": "context", "response": "response"}),
+    ],
+)  # fmt: skip
+def test_instruction_pairs_by_their_usual_names(write_file, header: str, columns: dict[str, str]) -> None:
+    row = ",".join(["some words here"] * len(header.split(",")))
+    path = write_file("pairs.csv", "\n".join([header] + [row] * 12) + "\n")
+    assert plan_for(path).spec.columns == columns
+
+
+def test_a_lone_text_column_is_plain_text_and_max_length_grows_to_the_cap(write_file) -> None:
+    path = write_file("docs.jsonl", jsonl([{"text": "word " * 400, "source": "web"} for _ in range(12)]))
+    plan = plan_for(path)
+    assert plan.spec.data_layout == "text"
+    assert plan.spec.max_length == 1024  # blocks span documents: the corpus is far longer than the cap
+    assert plan_for(DATA / "alpaca_mixed.jsonl").spec.max_length == 128  # short pairs plus the template markers
+
+
+def test_text_documents_are_split_by_blank_lines_else_by_lines(write_file) -> None:
+    paragraphs = write_file("p.txt", "first line\nsame document\n\n  \nsecond document\n\n\nthird\n")
+    assert [r["text"] for r in iter_records(paragraphs)] == ["first line\nsame document", "second document", "third"]
+    lines = write_file("l.txt", "one\r\ntwo\r\nthree\r\n")
+    assert [r["text"] for r in iter_records(lines)] == ["one", "two", "three"]
+    docs = list(iter_records(DATA / "corpus.txt"))
+    assert (
+        len(docs) == 46
+        and any("\n" in d["text"] for d in docs)
+        and any("长城" in d["text"] or "蜜蜂" in d["text"] for d in docs)
+    )
+
+
+def test_column_flags_name_the_roles_and_pick_the_layout(write_file) -> None:
+    path = write_file("odd.jsonl", jsonl([{"ask": f"q{i}", "say": f"a{i}", "body": "b"} for i in range(12)]))
+    plan = plan_for(path, columns={"instruction": "ask", "response": "say"})
+    assert (plan.spec.data_layout, plan.spec.columns) == ("instruction", {"instruction": "ask", "response": "say"})
+    assert plan_for(path, columns={"text": "body"}).spec.data_layout == "text"
+    with pytest.raises(DataError, match=r"no `response` column for instruction data; pass --column response=NAME"):
+        plan_for(path, columns={"instruction": "ask"})
+    with pytest.raises(DataError, match=r"mix layouts"):
+        plan_for(path, columns={"instruction": "ask", "text": "body"})
+    with pytest.raises(DataError, match=r"has no column `asks` \(--column instruction=asks\)"):
+        plan_for(path, columns={"instruction": "asks", "response": "say"})
+
+
+def test_the_recorded_layout_is_kept_on_regeneration() -> None:
+    sample = list(iter_records(DATA / "alpaca_mixed.jsonl"))[:5]
+    layout = infer_layout(sample, DATA / "alpaca_mixed.jsonl", {}, "instruction")
+    assert layout == Layout("instruction", {"instruction": "instruction", "input": "input", "response": "output"})
+    with pytest.raises(DataError, match="unknown data_layout `qa`; text-generation reads: instruction, chat, text"):
+        infer_layout(sample, DATA / "alpaca_mixed.jsonl", {}, "qa")
+
+
+def test_records_of_no_known_layout_name_their_keys_and_the_layouts(write_file) -> None:
+    path = write_file("odd.jsonl", jsonl([{"title": "t", "score": 1}] * 12))
+    with pytest.raises(DataError) as error:
+        plan_for(path)
+    message = str(error.value)
+    assert "cannot tell the layout from its keys (title, score)" in message
+    assert "`messages` [{role, content}]" in message and "instruction/input/output" in message
+    assert "--column ROLE=NAME" in message
+
+
+def test_conversations_are_counted_and_trailing_user_turns_noted() -> None:
+    summary, notes = summarize(DATA / "chat_support.jsonl", Layout("chat", {"messages": "messages"}))
+    assert summary.num_rows == 28 and summary.non_latin_share > 0.05  # three conversations in Chinese
+    assert notes == ["1 conversation(s) end after the last assistant turn; the messages after it are dropped"]
+    assert "1 conversation(s) end after the last assistant turn" in plan_for(DATA / "chat_support.jsonl").description
+    summary, notes = summarize(DATA / "sharegpt.json", Layout("chat", {"messages": "conversations"}))
+    assert summary.num_rows == 24 and notes == []
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        (chat(("user", "hi"), ("user", "anyone?")), "row 3: the conversation has no assistant message"),
+        (chat(("user", "hi"), ("assistant", " ")), r"row 3, message 2: the assistant response is empty"),
+        (chat(("user", "hi"), ("tool", "{}")), r"row 3, message 2: unknown role `tool`; use one of: system, user"),
+        (chat(("user", "hi"), ("system", "be brief"), ("assistant", "ok")), "a system message must come first"),
+        ({"messages": [{"speaker": "a", "text": "b"}]}, "message 1: has keys speaker, text; a message needs role"),
+        ({"messages": "hello"}, "row 3: the conversation must be a non-empty list of messages"),
+        ({"messages": [{"role": "user", "content": ["a"]}]}, "message 1: the content is a list; it must be text"),
+    ],
+)
+def test_bad_conversations_are_refused_with_row_and_fix(write_file, record: dict[str, Any], error: str) -> None:
+    good = chat(("system", "be kind"), ("user", "hi"), ("assistant", "hello"))
+    path = write_file("chat.jsonl", jsonl([good, good, record, *[good] * 10]))
+    with pytest.raises(DataError, match=error):
+        plan_for(path)
+
+
+def test_empty_instruction_parts_are_refused(write_file) -> None:
+    rows = [{"instruction": "say hi", "input": "", "output": "hi"}] * 11
+    path = write_file("a.jsonl", jsonl([*rows, {"instruction": "say bye", "input": "", "output": ""}]))
+    with pytest.raises(DataError, match=r"a.jsonl, row 12: `output` is empty; fill it in or remove the row"):
+        plan_for(path)
+    path = write_file("b.jsonl", jsonl([*rows, {"instruction": None, "input": "x", "output": "y"}]))
+    with pytest.raises(DataError, match=r"row 12: `instruction` is empty"):
+        plan_for(path)
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("openai-community/gpt2", "gpt2"),
+        ("distilbert/distilgpt2", "gpt2"),
+        ("Qwen/Qwen2.5-0.5B-Instruct", "qwen2"),
+        ("Qwen/Qwen2-1.5B", "qwen2"),
+        ("meta-llama/Llama-3.2-1B-Instruct", "llama"),
+        ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "llama"),
+        ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"),
+    ],
+)
+def test_decoder_families_from_hub_ids(model: str, family: str) -> None:
+    assert model_family(model).model_type == family
+
+
+def test_tasks_refuse_models_of_the_wrong_architecture() -> None:
+    with pytest.raises(SpecError, match=r"`openai-community/gpt2` is a decoder model \(gpt2\); text-classification"):
+        build_plan(
+            ProjectSpec(task="text-classification", train_data=DATA / "sst_like.tsv", model="openai-community/gpt2")
+        )
+    with pytest.raises(
+        SpecError, match=r"is an? encoder model \(bert\); text-generation needs decoder models, e.g. Qwen"
+    ):
+        plan_for(DATA / "alpaca_mixed.jsonl", model="google-bert/bert-base-cased")
+    # Qwen3 checkpoints are a model type of their own, not yet in the family table.
+    with pytest.raises(SpecError, match="cannot tell the architecture of `Qwen/Qwen3-0.6B` offline"):
+        plan_for(DATA / "alpaca_mixed.jsonl", model="Qwen/Qwen3-0.6B")
+
+
+def test_bad_chat_data_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    rows = [chat(("user", "hi"), ("assistant", "hello"))] * 12 + [chat(("user", "hi"), ("user", "still there?"))]
+    (tmp_path / "chat.jsonl").write_text(jsonl(rows))
+    result = run_cli("new", "--task", "text-generation", "--data", "chat.jsonl", "--no-smoke", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "chat.jsonl, row 13: the conversation has no assistant message" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
