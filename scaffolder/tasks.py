@@ -142,6 +142,9 @@ class PeftMethod:
     # features a random model gives them, and a default-initialised tiny model maps every input to nearly the
     # same features; a wider initialisation keeps inputs apart.
     smoke_model: dict[str, Any] = field(default_factory=dict)
+    # The smoke run's required loss drop. Virtual tokens are all a prompt method trains: on a tiny random
+    # decoder (no task head) the loss moves a few percent, measurably but not by the 5% weight updates give.
+    smoke_loss_drop: float = 0.05
 
 
 _LORA_KNOBS = {
@@ -196,6 +199,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
                 "prompt_init_text": (None, "start the virtual tokens from this text's embeddings; null = random"),
             },
             prompt_learning=True,
+            smoke_loss_drop=0.02,
         ),
         PeftMethod(
             "prefix-tuning",
@@ -208,6 +212,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
                 "prefix_projection": (False, "reparameterise the prefix through an MLP (more stable, more memory)"),
             },
             prompt_learning=True,
+            smoke_loss_drop=0.02,
         ),
         PeftMethod(
             "p-tuning",
@@ -220,6 +225,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
                 "encoder_hidden_size": (128, "hidden size of the prompt encoder"),
             },
             prompt_learning=True,
+            smoke_loss_drop=0.02,
         ),
     )
 }

@@ -41,7 +41,7 @@ SMOKE_SETTINGS = {
     "max_length": 64,
     "mixed_precision": "no",
 }
-LOSS_DROP = 0.05  # the last quarter of the steps must average at least 5% below the first quarter
+LOSS_DROP = 0.05  # the last quarter of the steps must average this much below the first
 
 
 def smoke_config(workdir: Path, **settings: Any) -> Config:
