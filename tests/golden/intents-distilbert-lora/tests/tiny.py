@@ -21,7 +21,12 @@ from config import Config, load_config
 
 MODEL_TYPE = "distilbert"
 ARCHITECTURE = "encoder"
-TINY_CONFIG = {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64}
+TINY_CONFIG = {
+    "dim": 32,
+    "n_layers": 2,
+    "n_heads": 2,
+    "hidden_dim": 64,
+}
 TOKENIZER_INPUTS = ["input_ids", "attention_mask"]
 # A small slice, many passes and a high learning rate: a random tiny model must visibly learn in seconds.
 SMOKE_SETTINGS = {

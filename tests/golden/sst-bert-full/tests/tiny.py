@@ -21,7 +21,12 @@ from config import Config, load_config
 
 MODEL_TYPE = "bert"
 ARCHITECTURE = "encoder"
-TINY_CONFIG = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+TINY_CONFIG = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
 TOKENIZER_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 # A small slice, many passes and a high learning rate: a random tiny model must visibly learn in seconds.
 SMOKE_SETTINGS = {
