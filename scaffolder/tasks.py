@@ -29,6 +29,8 @@ class TaskInfo:
     num_epochs: int = 3
     batch_size: int = 16
     learning_rates: dict[str, float] = field(default_factory=dict)
+    # pip requirements the generated project needs beyond the shared stack (metric packages, tokenizer backends).
+    dependencies: tuple[str, ...] = ()
 
     @property
     def template_dir(self) -> str:
@@ -53,6 +55,41 @@ TASKS: dict[str, TaskInfo] = {
         peft_methods=("none", "lora"),
         report_file="classification_report.txt",
         learning_rates={"none": 2e-5, "lora": 2e-4},
+    ),
+    "summarization": TaskInfo(
+        name="summarization",
+        summary="write a short summary of a document (news, dialogue, abstracts)",
+        auto_class="AutoModelForSeq2SeqLM",
+        peft_task_type="SEQ_2_SEQ_LM",
+        default_model="google-t5/t5-small",
+        multilingual_model="google/mt5-small",
+        metrics=("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len"),
+        best_metric="eval_rougeL",
+        peft_methods=("none", "lora"),
+        architectures=("encoder-decoder",),
+        report_file="eval_predictions.jsonl",
+        num_epochs=3,
+        batch_size=8,
+        # Larger steps than encoders take: transformers' T5 guide finds 1e-4 to 3e-4 work with AdamW.
+        learning_rates={"none": 1e-4, "lora": 1e-3},
+        dependencies=("rouge-score>=0.1.2", "sentencepiece>=0.2", "protobuf>=4"),
+    ),
+    "translation": TaskInfo(
+        name="translation",
+        summary="translate text from one language into another",
+        auto_class="AutoModelForSeq2SeqLM",
+        peft_task_type="SEQ_2_SEQ_LM",
+        default_model="google-t5/t5-small",
+        multilingual_model="google/mt5-small",
+        metrics=("bleu", "chrf", "gen_len"),
+        best_metric="eval_bleu",
+        peft_methods=("none", "lora"),
+        architectures=("encoder-decoder",),
+        report_file="eval_predictions.jsonl",
+        num_epochs=3,
+        batch_size=16,
+        learning_rates={"none": 1e-4, "lora": 1e-3},
+        dependencies=("sacrebleu>=2.3", "sentencepiece>=0.2", "protobuf>=4"),
     ),
 }
 
@@ -95,8 +132,34 @@ class ModelFamily:
     # Freshly initialised modules besides the head that must train and be saved with an adapter.
     extra_modules_to_save: tuple[str, ...] = ()
     architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks' auto classes it has
+    # Encoder-decoders: the special token ("pad" or "eos") the decoder starts generating from.
+    decoder_start_token: str | None = None
+    # Text put before every input, per task; `{source}` and `{target}` become language names. T5 was
+    # pretrained with these task prefixes ("summarize: ", "translate English to German: ").
+    source_prefixes: dict[str, str] = field(default_factory=dict)
+
+    def source_prefix(self, task: str, source_lang: str | None = None, target_lang: str | None = None) -> str:
+        return self.source_prefixes.get(task, "").format(
+            source=language_name(source_lang), target=language_name(target_lang)
+        )
 
 
+_T5_TINY = {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2}
+_T5_PREFIXES = {"summarization": "summarize: ", "translation": "translate {source} to {target}: "}
+# BART and Marian tie the output layer to the input embeddings and normalise the last hidden state: with the
+# default 0.02 init the logits of a tiny model span less than one nat, so a LoRA smoke run (embeddings frozen)
+# cannot move the loss. A wider init gives the output layer the range that T5's scaled init has.
+_BART_TINY = {
+    "d_model": 32,
+    "init_std": 0.2,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+    "max_position_embeddings": 256,
+}
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 _WITH_TYPES = ("input_ids", "token_type_ids", "attention_mask")
 _NO_TYPES = ("input_ids", "attention_mask")
@@ -140,8 +203,74 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         ModelFamily("electra", ("electra",), {**_ENCODER_TINY, "embedding_size": 32}, _WITH_TYPES),
         ModelFamily("bert", ("bert", "minilm", "bge-", "e5-"), _ENCODER_TINY, _WITH_TYPES),
+        # mT5 is a model type of its own (untied output layer, multilingual vocabulary): before "t5".
+        ModelFamily(
+            "mt5",
+            ("mt5",),
+            _T5_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+            source_prefixes=_T5_PREFIXES,
+        ),
+        ModelFamily(
+            "t5",
+            ("t5",),  # t5-small, flan-t5-*, t5-v1_1-*, byt5-*
+            _T5_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+            source_prefixes=_T5_PREFIXES,
+        ),
+        ModelFamily(
+            "bart",
+            ("bart",),  # bart-base, bart-large-cnn, distilbart-*
+            _BART_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="eos",
+        ),
+        ModelFamily(
+            "marian",
+            ("opus-mt", "marian"),  # Helsinki-NLP/opus-mt-en-de
+            _BART_TINY,
+            _NO_TYPES,
+            lora_targets=("q_proj", "v_proj"),
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+        ),
     )
 }
+
+
+# ISO 639-1 codes and the English names that T5's translation prefixes use. Also how a data file's column
+# header is recognised as a language (`en`, `zh`, `pt-BR`, `zh_CN`).
+LANGUAGES = {
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani", "be": "Belarusian",
+    "bg": "Bulgarian", "bn": "Bengali", "bs": "Bosnian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "eo": "Esperanto", "es": "Spanish",
+    "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish",
+    "gl": "Galician", "gu": "Gujarati", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
+    "hy": "Armenian", "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese",
+    "ka": "Georgian", "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean", "ky": "Kyrgyz",
+    "la": "Latin", "lo": "Lao", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian", "ml": "Malayalam",
+    "mn": "Mongolian", "mr": "Marathi", "ms": "Malay", "mt": "Maltese", "my": "Burmese", "ne": "Nepali",
+    "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi", "pl": "Polish", "ps": "Pashto", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "si": "Sinhala", "sk": "Slovak", "sl": "Slovenian", "sq": "Albanian",
+    "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese",
+    "xh": "Xhosa", "yo": "Yoruba", "zh": "Chinese", "zu": "Zulu",
+}  # fmt: skip
+
+
+def base_language(code: str) -> str:
+    """`zh_CN` -> `zh`, `pt-BR` -> `pt`: the language without its region."""
+    return code.replace("_", "-").split("-", 1)[0].lower()
+
+
+def language_name(code: str | None) -> str:
+    """The English name of a language code; an unknown code stays as written."""
+    return LANGUAGES.get(base_language(code), code) if code else ""
 
 
 def family_from_name(model: str) -> ModelFamily | None:
