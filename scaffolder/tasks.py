@@ -108,7 +108,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
     "none": PeftMethod("none", "full fine-tune: every weight trains", smoke_learning_rate=1e-2),
     "lora": PeftMethod(
         "lora",
-        "LoRA: low-rank adapters on the attention projections; the head trains in full",
+        "LoRA: low-rank adapters on the attention projections; a classification head trains in full",
         smoke_learning_rate=5e-2,
         knobs={
             "lora_r": (8, "rank of the update matrices"),
@@ -144,20 +144,23 @@ class ModelFamily:
         )
 
 
-_T5_TINY = {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2}
+# Tiny encoder-decoders train without dropout: a LoRA smoke run (embeddings and output layer frozen) learns
+# little in 64 steps, and dropout noise would hide it.
+_T5_TINY = {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2, "dropout_rate": 0.0}
 _T5_PREFIXES = {"summarization": "summarize: ", "translation": "translate {source} to {target}: "}
 # BART and Marian tie the output layer to the input embeddings and normalise the last hidden state: with the
-# default 0.02 init the logits of a tiny model span less than one nat, so a LoRA smoke run (embeddings frozen)
-# cannot move the loss. A wider init gives the output layer the range that T5's scaled init has.
+# default 0.02 init the logits of a tiny model span about one nat and a LoRA smoke run cannot move the loss.
+# A wider init and d_model 64 give the output layer the range that T5's scaled init has.
 _BART_TINY = {
-    "d_model": 32,
+    "d_model": 64,
     "init_std": 0.2,
+    "dropout": 0.0,
     "encoder_layers": 2,
     "decoder_layers": 2,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 64,
-    "decoder_ffn_dim": 64,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
     "max_position_embeddings": 256,
 }
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}

@@ -23,6 +23,15 @@ HUB_IDS = {
     "modernbert": "answerdotai/ModernBERT-base",
     "albert": "albert/albert-base-v2",
     "electra": "google/electra-small-discriminator",
+    "t5": "google/flan-t5-small",
+    "mt5": "google/mt5-base",
+    "bart": "facebook/bart-large-cnn",
+    "marian": "Helsinki-NLP/opus-mt-en-de",
+}
+# A task whose auto class the family's architecture has, and data for it.
+TASK_DATA = {
+    "encoder": ("text-classification", DATA / "nli_pairs.jsonl"),
+    "encoder-decoder": ("translation", DATA / "wmt_en_de.jsonl"),
 }
 
 
@@ -32,9 +41,8 @@ def test_every_family_has_a_hub_id_here() -> None:
 
 @pytest.mark.parametrize("family", sorted(HUB_IDS))
 def test_family_smoke_trains_with_lora(family: str, tmp_path: Path) -> None:
-    spec = ProjectSpec(
-        task="text-classification", train_data=DATA / "nli_pairs.jsonl", model=HUB_IDS[family], peft="lora"
-    )
+    task, data = TASK_DATA[FAMILIES[family].architecture]
+    spec = ProjectSpec(task=task, train_data=data, model=HUB_IDS[family], peft="lora")
     result = new_project(spec, tmp_path / family)
     assert result.plan.family.model_type == family
     assert result.smoke is not None

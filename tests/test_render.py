@@ -31,11 +31,21 @@ VARIANTS = {
         "model": "distilbert/distilbert-base-uncased",
         "peft": "lora",
     },
+    # Sequence to sequence: each data layout once, the four encoder-decoder families, full and LoRA.
+    "news-t5-full": {"task": "summarization", "train_data": DATA / "news_summaries.csv"},
+    "dialogue-zh-mt5-lora": {"task": "summarization", "train_data": DATA / "dialogue_zh.jsonl", "peft": "lora"},
+    "wmt-en-de-marian-full": {"task": "translation", "train_data": DATA / "wmt_en_de.jsonl"},
+    "en-zh-bart-lora": {
+        "task": "translation",
+        "train_data": DATA / "en_zh.csv",
+        "model": "facebook/bart-base",
+        "peft": "lora",
+    },
 }
 
 
 def render_variant(name: str) -> dict[str, str]:
-    spec = ProjectSpec(task="text-classification", **VARIANTS[name])  # type: ignore[arg-type]
+    spec = ProjectSpec(**{"task": "text-classification", **VARIANTS[name]})  # type: ignore[arg-type]
     # A project folder next to tests/data keeps the recorded data paths short and stable.
     return render.render(build_plan(spec), Path(__file__).parent / name)
 
