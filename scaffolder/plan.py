@@ -52,7 +52,8 @@ def build_plan(spec: ProjectSpec) -> Plan:
     probed = probes.probe(spec)
     train = probed.train
     _check_sizes(train, probed.eval)
-    model = spec.model or (task.multilingual_model if train.non_latin_share > 0.5 else task.default_model)
+    model = spec.model or probed.default_model
+    model = model or (task.multilingual_model if train.non_latin_share > 0.5 else task.default_model)
     family = model_family(model)
     if family.architecture not in task.architectures:
         raise SpecError(

@@ -122,6 +122,41 @@ TASKS: dict[str, TaskInfo] = {
         # Long enough for most instruction and chat examples; each token costs a vocabulary-wide logit row.
         max_length_cap=1024,
     ),
+    "summarization": TaskInfo(
+        name="summarization",
+        summary="write a short summary of a document (news, dialogue, abstracts)",
+        auto_class="AutoModelForSeq2SeqLM",
+        peft_task_type="SEQ_2_SEQ_LM",
+        default_model="google-t5/t5-small",
+        multilingual_model="google/mt5-small",
+        metrics=("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len"),
+        best_metric="eval_rougeL",
+        peft_methods=PEFT_METHODS_ORDER,
+        architectures=("encoder-decoder",),
+        report_file="eval_predictions.jsonl",
+        num_epochs=3,
+        batch_size=8,
+        # Larger steps than encoders take: transformers' T5 guide finds 1e-4 to 3e-4 work with AdamW.
+        learning_rates={"none": 1e-4, "lora": 1e-3},
+        dependencies=("rouge-score>=0.1.2", "sentencepiece>=0.2", "protobuf>=4"),
+    ),
+    "translation": TaskInfo(
+        name="translation",
+        summary="translate text from one language into another",
+        auto_class="AutoModelForSeq2SeqLM",
+        peft_task_type="SEQ_2_SEQ_LM",
+        default_model="google-t5/t5-small",
+        multilingual_model="google/mt5-small",
+        metrics=("bleu", "chrf", "gen_len"),
+        best_metric="eval_bleu",
+        peft_methods=PEFT_METHODS_ORDER,
+        architectures=("encoder-decoder",),
+        report_file="eval_predictions.jsonl",
+        num_epochs=3,
+        batch_size=16,
+        learning_rates={"none": 1e-4, "lora": 1e-3},
+        dependencies=("sacrebleu>=2.3", "sentencepiece>=0.2", "protobuf>=4"),
+    ),
 }
 
 
@@ -160,7 +195,7 @@ PEFT_METHODS: dict[str, PeftMethod] = {
         PeftMethod("none", "full fine-tune: every weight trains", learning_rate=2e-5, smoke_learning_rate=1e-2),
         PeftMethod(
             "lora",
-            "LoRA: low-rank adapters on the attention projections; the task head trains in full",
+            "LoRA: low-rank adapters on the attention projections; a task head (classifier, span) trains in full",
             learning_rate=2e-4,
             smoke_learning_rate=5e-2,
             knobs={"lora_r": (8, "rank of the update matrices"), **_LORA_KNOBS},
@@ -236,6 +271,16 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("token-classification", "p-tuning"): "virtual tokens shift every position, so token labels misalign",
     ("question-answering", "prompt-tuning"): "virtual tokens shift the answer span positions",
     ("question-answering", "p-tuning"): "virtual tokens shift the answer span positions",
+    # peft 0.21 reloads an AdaLoRA adapter in inference mode, whose forward fails when given labels; seq2seq
+    # evaluation needs them to build the decoder inputs.
+    (
+        "summarization",
+        "adalora",
+    ): "a reloaded AdaLoRA adapter cannot score targets (peft), so the best model cannot be evaluated",
+    (
+        "translation",
+        "adalora",
+    ): "a reloaded AdaLoRA adapter cannot score targets (peft), so the best model cannot be evaluated",
 }
 
 
@@ -270,8 +315,37 @@ class ModelFamily:
     # The config attribute with the width of the input embeddings (prompt methods' virtual tokens match it).
     embedding_dim: str = "hidden_size"
     supports_prefix: bool = True  # takes past key values, which prefix tuning feeds
+    # Encoder-decoders: the special token ("pad" or "eos") the decoder starts generating from.
+    decoder_start_token: str | None = None
+    # Text put before every input, per task; `{source}` and `{target}` become language names. T5 was
+    # pretrained with these task prefixes ("summarize: ", "translate English to German: ").
+    source_prefixes: dict[str, str] = field(default_factory=dict)
+
+    def source_prefix(self, task: str, source_lang: str | None = None, target_lang: str | None = None) -> str:
+        return self.source_prefixes.get(task, "").format(
+            source=language_name(source_lang), target=language_name(target_lang)
+        )
 
 
+# Tiny encoder-decoders train without dropout: a LoRA smoke run (embeddings and output layer frozen) learns
+# little in 64 steps, and dropout noise would hide it.
+_T5_TINY = {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2, "dropout_rate": 0.0}
+_T5_PREFIXES = {"summarization": "summarize: ", "translation": "translate {source} to {target}: "}
+# BART and Marian tie the output layer to the input embeddings and normalise the last hidden state: with the
+# default 0.02 init the logits of a tiny model span about one nat and a LoRA smoke run cannot move the loss.
+# A wider init and d_model 64 give the output layer the range that T5's scaled init has.
+_BART_TINY = {
+    "d_model": 64,
+    "init_std": 0.2,
+    "dropout": 0.0,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
+    "max_position_embeddings": 256,
+}
 _ENCODER_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 # Set key/value heads explicitly: the configs' defaults are those of a 7B model (32 for qwen2).
 _DECODER_TINY = {**_ENCODER_TINY, "num_key_value_heads": 1}
@@ -353,8 +427,75 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily("qwen2", ("qwen2",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Qwen2 and Qwen2.5
         ModelFamily("mistral", ("mistral",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),
         ModelFamily("llama", ("llama",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Llama 2/3, TinyLlama
+        # mT5 is a model type of its own (untied output layer, multilingual vocabulary): before "t5".
+        ModelFamily(
+            "mt5",
+            ("mt5",),
+            _T5_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+            source_prefixes=_T5_PREFIXES,
+        ),
+        ModelFamily(
+            "t5",
+            ("t5",),  # t5-small, flan-t5-*, t5-v1_1-*, byt5-*
+            _T5_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+            source_prefixes=_T5_PREFIXES,
+        ),
+        ModelFamily(
+            "bart",
+            ("bart",),  # bart-base, bart-large-cnn, distilbart-*
+            _BART_TINY,
+            _NO_TYPES,
+            architecture="encoder-decoder",
+            decoder_start_token="eos",
+        ),
+        ModelFamily(
+            "marian",
+            ("opus-mt", "marian"),  # Helsinki-NLP/opus-mt-en-de
+            _BART_TINY,
+            _NO_TYPES,
+            lora_targets=("q_proj", "v_proj"),
+            ia3_targets=(("k_proj", "v_proj", "fc2"), ("fc2",)),
+            architecture="encoder-decoder",
+            decoder_start_token="pad",
+        ),
     )
 }
+
+
+# ISO 639-1 codes and the English names that T5's translation prefixes use. Also how a data file's column
+# header is recognised as a language (`en`, `zh`, `pt-BR`, `zh_CN`).
+LANGUAGES = {
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani", "be": "Belarusian",
+    "bg": "Bulgarian", "bn": "Bengali", "bs": "Bosnian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "eo": "Esperanto", "es": "Spanish",
+    "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish",
+    "gl": "Galician", "gu": "Gujarati", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
+    "hy": "Armenian", "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese",
+    "ka": "Georgian", "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean", "ky": "Kyrgyz",
+    "la": "Latin", "lo": "Lao", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian", "ml": "Malayalam",
+    "mn": "Mongolian", "mr": "Marathi", "ms": "Malay", "mt": "Maltese", "my": "Burmese", "ne": "Nepali",
+    "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi", "pl": "Polish", "ps": "Pashto", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "si": "Sinhala", "sk": "Slovak", "sl": "Slovenian", "sq": "Albanian",
+    "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese",
+    "xh": "Xhosa", "yo": "Yoruba", "zh": "Chinese", "zu": "Zulu",
+}  # fmt: skip
+
+
+def base_language(code: str) -> str:
+    """`zh_CN` -> `zh`, `pt-BR` -> `pt`: the language without its region."""
+    return code.replace("_", "-").split("-", 1)[0].lower()
+
+
+def language_name(code: str | None) -> str:
+    """The English name of a language code; an unknown code stays as written."""
+    return LANGUAGES.get(base_language(code), code) if code else ""
 
 
 def family_from_name(model: str) -> ModelFamily | None:

@@ -27,11 +27,16 @@ HUB_IDS = {
     "qwen2": "Qwen/Qwen2.5-0.5B-Instruct",
     "mistral": "mistralai/Mistral-7B-Instruct-v0.3",
     "llama": "meta-llama/Llama-3.2-1B-Instruct",
+    "t5": "google/flan-t5-small",
+    "mt5": "google/mt5-base",
+    "bart": "facebook/bart-large-cnn",
+    "marian": "Helsinki-NLP/opus-mt-en-de",
 }
 # The task (and its data) that each architecture's models are smoke-trained on.
 TASK_DATA = {
     "encoder": ("text-classification", "nli_pairs.jsonl"),
     "decoder": ("text-generation", "alpaca_mixed.jsonl"),
+    "encoder-decoder": ("translation", "wmt_en_de.jsonl"),
 }
 
 

@@ -69,6 +69,16 @@ VARIANTS = {
         "train_data": DATA / "corpus.txt",
         "model": "openai-community/gpt2",
     },
+    # Sequence to sequence: each data layout once, the four encoder-decoder families, full and LoRA.
+    "news-t5-full": {"task": "summarization", "train_data": DATA / "news_summaries.csv"},
+    "dialogue-zh-mt5-lora": {"task": "summarization", "train_data": DATA / "dialogue_zh.jsonl", "peft": "lora"},
+    "wmt-en-de-marian-full": {"task": "translation", "train_data": DATA / "wmt_en_de.jsonl"},
+    "en-zh-bart-lora": {
+        "task": "translation",
+        "train_data": DATA / "en_zh.csv",
+        "model": "facebook/bart-base",
+        "peft": "lora",
+    },
 }
 
 
@@ -95,6 +105,8 @@ def test_render_matches_golden_files(name: str, request: pytest.FixtureRequest) 
 
 # A data file per task for the task x method matrix below.
 TASK_DATA = {
+    "summarization": DATA / "news_summaries.csv",
+    "translation": DATA / "wmt_en_de.jsonl",
     "text-classification": DATA / "nli_pairs.jsonl",
     "token-classification": DATA / "ner_conll.conll",
     "question-answering": DATA / "squad_v2.json",

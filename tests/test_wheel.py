@@ -29,6 +29,7 @@ def test_wheel_installs_and_scaffolds_from_packaged_templates(tmp_path: Path) ->
     assert "scaffolder/templates/text-classification/data.py.j2" in names
     assert "scaffolder/templates/text-generation/tests/smoke.py.j2" in names
     assert "scaffolder/templates/common/config.py.j2" in names
+    assert "scaffolder/templates/seq2seq/data.py.inc" in names  # includes shared by the seq2seq tasks
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

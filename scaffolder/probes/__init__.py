@@ -35,6 +35,9 @@ class Probed:
     train: DataSummary
     eval: DataSummary | None
     description: str  # one line for the user: what is read as what
+    # The model to use when --model is not given and the data calls for one (e.g. a translation model made
+    # for the language pair); None leaves the choice to the task's defaults.
+    default_model: str | None = None
 
 
 def probe(spec: ProjectSpec) -> Probed:

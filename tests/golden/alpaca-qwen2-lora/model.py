@@ -44,7 +44,7 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
 
 def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     return LoraConfig(
-        task_type=TaskType.CAUSAL_LM,  # also makes the task head train in full and be saved with the adapter
+        task_type=TaskType.CAUSAL_LM,  # the peft wrapper for this model class (keeps generate() working)
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,

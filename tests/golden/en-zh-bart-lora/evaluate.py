@@ -1,0 +1,112 @@
+"""Evaluation: the loss on the references, then generated translations scored with BLEU and chrF (sacrebleu).
+
+Run on a saved model:  python evaluate.py outputs/best [DATA_FILE] [--output predictions.jsonl]
+(default data: the eval split of config.yaml)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import sacrebleu
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+from config import Config
+
+
+def compute_metrics(predictions: list[str], references: list[str], tokenize: str) -> dict[str, float]:
+    """Corpus BLEU and chrF as sacrebleu computes them: detokenized text in, its standard tokenization inside,
+    so the numbers compare with published ones."""
+    return {
+        "bleu": sacrebleu.corpus_bleu(predictions, [references], tokenize=tokenize).score,
+        "chrf": sacrebleu.corpus_chrf(predictions, [references]).score,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, cfg: Config
+) -> tuple[dict[str, float], str]:
+    """Metrics over the whole eval set, prefixed `eval_`, and every prediction with its reference as JSON lines.
+
+    Per-example losses and generated ids are gathered from every process before anything is computed, so the
+    numbers are exact under several GPUs too: gather_for_metrics keeps the eval set's order and drops the
+    samples that were repeated to even out the last batch.
+    """
+    model.eval()
+    dataset = loader.dataset
+    pad_id = dataset.tokenizer.pad_token_id
+    loss_sums, token_counts, generated = [], [], []
+    for batch in loader:
+        losses = accelerator.gather_for_metrics(example_losses(model, batch))
+        loss_sums.append(losses[0].cpu())
+        token_counts.append(losses[1].cpu())
+        ids = generate(accelerator.unwrap_model(model), batch, cfg)
+        # Each process generates up to its own longest output: pad to a common width before gathering.
+        ids = accelerator.pad_across_processes(ids, dim=1, pad_index=pad_id)
+        generated += accelerator.gather_for_metrics(ids).cpu().tolist()
+    model.train()
+    predictions = dataset.tokenizer.batch_decode(generated, skip_special_tokens=True)
+    metrics = {
+        # Mean loss per target token over the whole set, however it was batched.
+        "loss": (torch.cat(loss_sums).sum() / torch.cat(token_counts).sum()).item(),
+        **compute_metrics(predictions, dataset.references, cfg.bleu_tokenize),
+        # Generated tokens per example (padding not counted): a model that stops too early or rambles shows here.
+        "gen_len": sum(sum(token != pad_id for token in ids) for ids in generated) / len(generated),
+        # eval_samples shows that every example was scored exactly once, whatever the number of processes.
+        "samples": len(predictions),
+    }
+    pairs = zip(predictions, dataset.references, strict=True)
+    report = "".join(json.dumps({"prediction": p, "reference": r}, ensure_ascii=False) + "\n" for p, r in pairs)
+    return {f"eval_{name}": value for name, value in metrics.items()}, report
+
+
+def example_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed loss and target-token count of each example (labels of -100 are padding and count for nothing)."""
+    logits = model(**batch).logits.float()
+    labels = batch["labels"]
+    token_losses = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+    return token_losses.sum(dim=1), (labels != -100).sum(dim=1)
+
+
+def generate(model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: Config) -> torch.Tensor:
+    return model.generate(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        max_new_tokens=cfg.max_target_length,
+        num_beams=cfg.num_beams,
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from config import load_config
+    from data import Seq2SeqDataset, build_collator, load_splits, read_records
+    from model import load_trained
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", help="a directory written by train.py (e.g. outputs/best)")
+    parser.add_argument("data_file", nargs="?", help="data with references to evaluate on (default: the eval split)")
+    parser.add_argument("--output", help="write each prediction with its reference here, as JSON lines")
+    args = parser.parse_args(argv)
+    cfg = load_config([])
+    accelerator = Accelerator()
+    model, tokenizer = load_trained(args.model_dir)
+    rows = read_records(args.data_file) if args.data_file else load_splits(cfg)[1]
+    collator = build_collator(tokenizer, accelerator.device.type == "cuda")
+    loader = DataLoader(Seq2SeqDataset(rows, tokenizer, cfg), batch_size=cfg.eval_batch_size, collate_fn=collator)
+    model, loader = accelerator.prepare(model, loader)
+    metrics, predictions = evaluate(model, loader, accelerator, cfg)
+    if args.output and accelerator.is_main_process:
+        Path(args.output).write_text(predictions, encoding="utf-8")
+    accelerator.print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""A tiny t5 for offline smoke runs, and the checks every smoke run makes.
+
+The model is built from a config (a few thousand parameters, random weights: nothing is downloaded). Its
+tokenizer is the real one when it is on disk already, else a small one trained on the data in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+import train
+from config import Config, load_config
+
+MODEL_TYPE = "t5"
+ARCHITECTURE = "encoder-decoder"
+TINY_CONFIG = {
+    "d_model": 32,
+    "d_kv": 16,
+    "d_ff": 64,
+    "num_layers": 2,
+    "num_heads": 2,
+    "dropout_rate": 0.0,
+}
+TOKENIZER_INPUTS = ["input_ids", "attention_mask"]
+# A small slice, many passes and a high learning rate: a random tiny model must visibly learn in seconds.
+SMOKE_SETTINGS = {
+    "max_train_samples": 32,
+    "max_eval_samples": 32,
+    "num_epochs": 16,
+    "batch_size": 8,
+    "learning_rate": 0.01,
+    "warmup_ratio": 0.0,
+    "logging_steps": 1,
+    "max_length": 64,
+    "mixed_precision": "no",
+}
+LOSS_DROP = 0.05  # the last quarter of the steps must average this much below the first
+
+
+def smoke_config(workdir: Path, **settings: Any) -> Config:
+    """config.yaml with the smoke settings (and any task-specific ones) applied, writing into workdir."""
+    values = {**SMOKE_SETTINGS, **settings, "output_dir": str(workdir / "outputs")}
+    return load_config([f"{key}={value}" for key, value in values.items()])
+
+
+def smoke_tokenizer(cfg: Config, texts: list[str]) -> PreTrainedTokenizerBase:
+    """The model's own tokenizer when it loads without a download, else a small one trained on the data."""
+    try:
+        return AutoTokenizer.from_pretrained(cfg.model_name_or_path)
+    except (OSError, ValueError):
+        return train_wordpiece(texts) if ARCHITECTURE == "encoder" else train_bpe(texts)
+
+
+def train_wordpiece(texts: list[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
+    """A BERT-style tokenizer: [CLS] text [SEP] (text pair) [SEP]."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # BertNormalizer puts spaces around CJK characters, so Chinese or Japanese text splits into characters.
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_input_names=TOKENIZER_INPUTS,
+    )
+
+
+def train_bpe(texts: list[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (GPT-2, Llama, T5 and BART style models): any text, any script, no unknowns.
+
+    Encoder-decoder models end every sequence with </s>, as their real tokenizers do; decoders add nothing
+    (the project's data code appends the end-of-sequence token where a response ends).
+    """
+    specials = ["<pad>", "</s>", "<s>", "<unk>"]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    if ARCHITECTURE == "encoder-decoder":
+        eos_id = tokenizer.token_to_id("</s>")
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A </s>", pair="$A </s> $B:1 </s>:1", special_tokens=[("</s>", eos_id)]
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<pad>",
+        eos_token="</s>",
+        bos_token="<s>",
+        unk_token="<unk>",
+        model_input_names=TOKENIZER_INPUTS,
+    )
+
+
+def save_tiny_model(auto_class: Any, tokenizer: PreTrainedTokenizerBase, directory: Path, **config: Any) -> None:
+    """A randomly initialised model of the project's family, sized for the tokenizer, saved with it."""
+    special_ids = {
+        f"{name}_token_id": getattr(tokenizer, f"{name}_token_id")
+        for name in ("pad", "bos", "eos")
+        if getattr(tokenizer, f"{name}_token_id", None) is not None
+    }
+    # t5 starts generating from the pad token.
+    special_ids["decoder_start_token_id"] = tokenizer.pad_token_id
+    model_config = AutoConfig.for_model(
+        MODEL_TYPE, vocab_size=len(tokenizer), **special_ids, **{**TINY_CONFIG, **config}
+    )
+    if getattr(model_config, "forced_eos_token_id", None) is not None:
+        # Generation forces this token at the length limit: it must be this tokenizer's end of sequence.
+        model_config.forced_eos_token_id = tokenizer.eos_token_id
+    auto_class.from_config(model_config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+
+
+def train_tiny(cfg: Config, model_dir: Path) -> tuple[Config, dict[str, Any], list[float]]:
+    """train.py on the tiny model with cfg's settings: the config it ran with, its metrics and its losses."""
+    overrides = [f"{key}={value}" for key, value in {**cfg.to_dict(), "model_name_or_path": model_dir}.items()]
+    overrides = [item for item in overrides if not item.endswith("=None")]
+    trained = load_config(overrides)
+    metrics = train.main(overrides)
+    log_file = Path(trained.output_dir) / "log_history.jsonl"
+    history = [json.loads(line) for line in log_file.read_text().splitlines()]
+    return trained, metrics, [record["loss"] for record in history if "loss" in record]
+
+
+def check_losses(losses: list[float]) -> list[str]:
+    if len(losses) < 4:
+        return [f"only {len(losses)} losses were logged; expected one per step"]
+    if not all(math.isfinite(loss) for loss in losses):
+        return [f"the loss is not finite: {losses}"]
+    quarter = len(losses) // 4
+    first, last = sum(losses[:quarter]) / quarter, sum(losses[-quarter:]) / quarter
+    # A clear margin: noise alone moves a flat loss by a few percent, so `last < first` would let a model
+    # that does not learn pass half the time.
+    if last > (1 - LOSS_DROP) * first:
+        return [f"the loss did not fall by {LOSS_DROP:.0%}: first steps {first:.4f}, last steps {last:.4f}"]
+    return []
+
+
+def check_metrics(metrics: dict[str, Any], expected: list[str]) -> list[str]:
+    missing = [name for name in [*expected, "eval_loss", "train_samples_per_second"] if name not in metrics]
+    return [f"metrics.json lacks {', '.join(missing)}"] if missing else []
+
+
+def smoke_main(run: Any, doc: str | None) -> None:
+    """The command line of tests/smoke.py: run into --workdir (default: a temporary folder) and report."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, help="where the tiny model and outputs go (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
+        result = run(args.workdir or Path(tmp))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("smoke run " + ("passed" if result["passed"] else "FAILED: " + "; ".join(result["failures"])))
+    raise SystemExit(0 if result["passed"] else 1)

@@ -1,0 +1,45 @@
+"""Tokenizer and model: the pretrained marian encoder-decoder.
+
+Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from config import Config
+
+
+def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+    # Saved with the tokenizer, so predict.py truncates inputs exactly as training did.
+    tokenizer.model_max_length = cfg.max_length
+    return tokenizer
+
+
+def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    """The pretrained model with its language-model head. Seq2seq checkpoints carry their own pad, end and
+    decoder-start tokens, so unlike a classifier it needs nothing from `tokenizer`."""
+    model = AutoModelForSeq2SeqLM.from_pretrained(
+        cfg.model_name_or_path,
+        # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
+        dtype=torch.float32,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    return model
+
+
+def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Weights, config, generation config and tokenizer."""
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
+    return model.eval(), tokenizer
