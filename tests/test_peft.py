@@ -59,3 +59,32 @@ def test_every_refusal_names_methods_that_work() -> None:
             if refusal:
                 working = refusal.rsplit("; use ", 1)[1].split(" or ")
                 assert all(peft_refusal(task, m) is None for m in working), refusal
+
+
+# One method beyond none/lora per other task, each with the data layout that exercises it most.
+OTHER_TASKS = {
+    "token-classification": ("ner_conll.conll", "adalora"),
+    "question-answering": ("squad_v2.json", "prefix-tuning"),
+    "summarization": ("news_summaries.csv", "ia3"),
+    "translation": ("wmt_en_de.jsonl", "prompt-tuning"),
+    "text-generation": ("alpaca_mixed.jsonl", "p-tuning"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(OTHER_TASKS))
+def test_other_tasks_take_the_catalogue(task: str, tmp_path: Path) -> None:
+    data, method = OTHER_TASKS[task]
+    result = run_cli("new", "--task", task, "--data", str(DATA / data), "--peft", method,
+                     "--output", "p", "--json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    smoke = json.loads(result.stdout.splitlines()[-1])["smoke"]
+    assert smoke["passed"], smoke["failures"]
+
+
+def test_prompt_methods_for_token_tasks_are_refused_naming_one_that_works(tmp_path: Path) -> None:
+    result = run_cli("new", "--task", "token-classification", "--data", str(DATA / "ner_conll.conll"),
+                     "--peft", "p-tuning", "--output", "p", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert "p-tuning does not work for token-classification" in result.stderr and "use none or lora" in result.stderr
+    assert not (tmp_path / "p").exists()
