@@ -26,7 +26,13 @@ def rendered(
 
 @pytest.mark.parametrize(
     ("data", "peft", "model"),
-    list(itertools.product(DATASETS, TASKS["text-classification"].peft_methods, [None, "microsoft/deberta-v3-base"])),
+    [
+        (data, peft, model)
+        for data, peft, model in itertools.product(
+            DATASETS, TASKS["text-classification"].peft_methods, [None, "microsoft/deberta-v3-base"]
+        )
+        if not (peft == "prefix-tuning" and model)  # deberta takes no past key values: refused (test_peft)
+    ],
 )
 def test_every_render_has_zero_diagnostics(data: str, peft: str, model: str | None) -> None:
     files, spec = rendered(data, peft, model)
@@ -52,8 +58,8 @@ MUTATIONS = {
                        'AutoTokenizer.from_pretrained("FacebookAI/roberta-base"', "P402"),
     "labels in config": ("config.yaml", 'labels: ["0", "1"]', 'labels: ["0", "1", "2"]', "P401"),
     "max length in config": ("config.yaml", "max_length: 32 ", "max_length: 512 ", "P401"),
-    "stub body": ("evaluate.py", "def report(",
-                  'def summary(metrics):\n    """Summarise."""\n    pass\n\n\ndef report(', "I501"),
+    "stub body": ("evaluate.py", "def score(",
+                  'def summary(metrics):\n    """Summarise."""\n    pass\n\n\ndef score(', "I501"),
     "not implemented": ("data.py", '    raise ValueError(f"{path}: unsupported',
                         '    raise NotImplementedError(f"{path}', "I502"),
     "todo": ("data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 0  # TODO: make configurable", "I503"),
