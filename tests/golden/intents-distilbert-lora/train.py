@@ -102,7 +102,7 @@ def train(cfg: Config) -> dict[str, Any]:
         start_tracking(cfg, accelerator, checkpoint)
         tokenizer = load_tokenizer(cfg)
         if checkpoint is not None:
-            results = resume_run(cfg, accelerator, tokenizer, checkpoint)
+            results = resume_run(cfg, accelerator, tokenizer, accumulation, checkpoint)
         else:
             results = fresh_run(cfg, accelerator, tokenizer, accumulation)
         if accelerator.is_main_process:
@@ -208,7 +208,7 @@ def fresh_run(
 
 
 def resume_run(
-    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, checkpoint: Path
+    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, accumulation: int, checkpoint: Path
 ) -> dict[str, Any]:
     saved = read_progress(checkpoint)
     if saved.num_processes != accelerator.num_processes:
@@ -216,7 +216,7 @@ def resume_run(
             f"error: {checkpoint} was written by {saved.num_processes} process(es), this run has "
             f"{accelerator.num_processes}; resume with the same number, or start over without resume=true"
         )
-    if (saved.batch_size, saved.gradient_accumulation_steps) != (cfg.batch_size, cfg.gradient_accumulation_steps):
+    if (saved.batch_size, saved.gradient_accumulation_steps) != (cfg.batch_size, accumulation):
         accelerator.print(
             f"resuming with the checkpoint's batch_size={saved.batch_size} x {saved.gradient_accumulation_steps} "
             "accumulation steps: the position in the data depends on them"
@@ -340,8 +340,8 @@ def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
 
 def train_epochs(run: Run) -> None:
     for epoch in range(run.progress.epoch, run.num_epochs + 1):
-        if run.progress.step >= run.total_updates:
-            break  # a resumed run whose checkpoint was its last update
+        if run.progress.step >= run.total_updates and run.progress.epoch_batches == 0:
+            break  # resumed after the last evaluation: nothing is left to train or evaluate
         run.progress.epoch = epoch
         train_epoch(run)
         evaluate_and_keep_best(run)
@@ -363,6 +363,8 @@ def train_epoch(run: Run) -> None:
     bar = tqdm(batches, desc=f"epoch {progress.epoch}", initial=done, total=len(run.train_loader),
                disable=not accelerator.is_local_main_process)  # fmt: skip
     for batch in bar:
+        if progress.step >= run.total_updates:
+            break  # max_steps reached mid-epoch
         with accelerator.accumulate(model):
             loss = model(**batch).loss
             accelerator.backward(loss)
@@ -388,8 +390,6 @@ def train_epoch(run: Run) -> None:
             stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
             save_checkpoint(run)
             meter.restart_clock()  # saving is not training time
-        if progress.step >= run.total_updates:
-            break
     stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
 
 
