@@ -151,6 +151,12 @@ def test_a_killed_run_resumed_from_its_last_checkpoint_ends_as_an_uninterrupted_
     resumed_curve = [value for _, value in scalars(out, "train/loss")]
     assert resumed_curve == pytest.approx([value for _, value in scalars(tmp_path / "whole", "train/loss")], abs=1e-6)
     assert len(scalars(tmp_path / "whole", "eval/accuracy")) == 4
+    # A fresh run in the same folder replaces the curves, as it replaces best/ and the checkpoints.
+    again = train(project, out, *settings, "max_steps=2", "save_total_limit=0")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "starting over: removing earlier checkpoints" in again.stdout
+    assert not (out / "checkpoints").exists()
+    assert [step for step, _ in scalars(out, "train/loss")] == [1, 2]
 
 
 @pytest.mark.slow

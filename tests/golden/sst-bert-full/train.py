@@ -167,11 +167,11 @@ def setup_accelerator(cfg: Config) -> Accelerator:
 def start_tracking(cfg: Config, accelerator: Accelerator, checkpoint: Path | None) -> None:
     # TensorBoard's hyperparameter table takes numbers, strings and booleans only.
     hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in cfg.to_dict().items()}
-    kwargs = {}
-    if checkpoint is not None:
-        # Drops what the interrupted run logged after its checkpoint: those steps are trained again.
-        kwargs = {"tensorboard": {"purge_step": read_progress(checkpoint).step + 1}}
-    accelerator.init_trackers("run", config=hparams, init_kwargs=kwargs)
+    # TensorBoard hides the events at and after purge_step that an earlier writer left in the folder: a resumed
+    # run hides what the interrupted one logged after its checkpoint (those steps are trained again), and a
+    # fresh run hides an earlier run's curves, as it replaces its best model and checkpoints.
+    purge_step = read_progress(checkpoint).step + 1 if checkpoint is not None else 0
+    accelerator.init_trackers("run", config=hparams, init_kwargs={"tensorboard": {"purge_step": purge_step}})
 
 
 def fresh_run(
