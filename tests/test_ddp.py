@@ -54,7 +54,11 @@ def test_two_processes_train_one_model_and_score_each_eval_example_once(tmp_path
     for curve in (one, two):
         quarter = len(curve) // 4
         assert sum(curve[-quarter:]) < 0.95 * sum(curve[:quarter])
-    # The checkpoint is written once, completely.
+    # The best model is written once, completely; each training checkpoint holds both processes' random states.
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
-        "best", "classification_report.txt", "log_history.jsonl", "metrics.json", "train_config.yaml"]  # fmt: skip
+        "best", "checkpoints", "classification_report.txt", "log_history.jsonl", "metrics.json", "tensorboard",
+        "train_config.yaml"]  # fmt: skip
     assert (tmp_path / "two" / "best" / "model.safetensors").is_file()
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-28", "step-32"]
+    assert {"model.safetensors", "random_states_0.pkl", "random_states_1.pkl", "trainer_state.json"} <= {
+        p.name for p in (tmp_path / "two" / "checkpoints" / "step-32").iterdir()}  # fmt: skip

@@ -1,11 +1,13 @@
 """Fine-tune the model in config.yaml for text-classification with lora.
 
-    python train.py [key=value ...]              CPU or one GPU
-    accelerate launch train.py [key=value ...]   several GPUs or machines, same code
+    python train.py [key=value ...]                   CPU or one GPU
+    python train.py resume=true                       continue from the newest checkpoint in output_dir
+    accelerate launch --num_processes 4 train.py      several GPUs, data parallel (torchrun works too)
+    accelerate launch --config_file configs/accelerate/fsdp.yaml train.py   sharded: FSDP or DeepSpeed ZeRO
 
 Settings come from config.yaml; `key=value` arguments override them. Writes to output_dir: `best/` (the
-epoch with the best `metric_for_best_model`), metrics.json, log_history.jsonl, classification_report.txt
-and the config the run used.
+evaluation with the best `metric_for_best_model`), `checkpoints/step-N/` (training states to resume from),
+metrics.json, log_history.jsonl, classification_report.txt, `tensorboard/` and the config the run used.
 """
 
 from __future__ import annotations
@@ -13,24 +15,132 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
+from accelerate.utils import (
+    DistributedType,
+    ProjectConfiguration,
+    find_executable_batch_size,
+    is_tensorboard_available,
+    set_seed,
+)
+from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from config import Config, load_config
 from data import build_collator, build_datasets
 from evaluate import evaluate
 from model import build_model, load_tokenizer, save_model
+
+CHECKPOINTS = "checkpoints"  # output_dir/checkpoints/step-N: the training state after update N
+STATE_FILE = "trainer_state.json"  # a checkpoint's Progress; written last, so a folder without it is incomplete
+
+
+@dataclass
+class Progress:
+    """Where the run stands and what it has measured; saved in each checkpoint, so a resumed run continues it."""
+
+    batch_size: int  # per process: the position in the data depends on it, so a resumed run keeps it
+    gradient_accumulation_steps: int
+    num_processes: int
+    step: int = 0  # optimizer updates done
+    epoch: int = 1  # the epoch in progress
+    epoch_batches: int = 0  # batches of that epoch already trained on (this process's share)
+    loss_sum: float = 0.0  # the training losses of all batches so far (each averaged over processes), added up
+    batches: int = 0
+    samples: int = 0  # examples trained on, all processes
+    tokens: int = 0  # real (non-padding) input tokens trained on, all processes
+    seconds: float = 0.0  # training time; evaluation and saving are not counted
+    best: dict[str, Any] | None = None  # metrics of the best evaluation so far, with its epoch and step
+    scheduler: dict[str, Any] = field(default_factory=dict)  # the learning-rate schedule's state
+
+
+@dataclass
+class Run:
+    """Everything one training run works with, set up by `setup_run`."""
+
+    cfg: Config
+    accelerator: Accelerator
+    tokenizer: PreTrainedTokenizerBase
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train_loader: DataLoader
+    eval_loader: DataLoader
+    updates_per_epoch: int
+    total_updates: int
+    progress: Progress
+
+    @property
+    def num_epochs(self) -> int:
+        return math.ceil(self.total_updates / self.updates_per_epoch)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+
+def train(cfg: Config) -> dict[str, Any]:
+    check_settings(cfg)
+    accelerator = setup_accelerator(cfg)
+    # Checked before anything slow happens, so a bad combination fails in a second.
+    accumulation = accumulation_steps(cfg, cfg.batch_size, accelerator.num_processes)
+    checkpoint = find_checkpoint(Path(cfg.output_dir)) if cfg.resume else None
+    try:
+        start_tracking(cfg, accelerator, checkpoint)
+        tokenizer = load_tokenizer(cfg)
+        if checkpoint is not None:
+            results = resume_run(cfg, accelerator, tokenizer, accumulation, checkpoint)
+        else:
+            results = fresh_run(cfg, accelerator, tokenizer, accumulation)
+        if accelerator.is_main_process:
+            (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+        accelerator.print(json.dumps(results, indent=2))
+    finally:
+        accelerator.end_training()  # flushes TensorBoard, also when the run stops early
+    return results
+
+
+def check_settings(cfg: Config) -> None:
+    """Settings that would fail (or mislead) later fail now, in one line."""
+    for key in ("max_steps", "save_steps", "effective_batch_size"):
+        value = getattr(cfg, key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise SystemExit(f"error: {key} must be a positive whole number or null, got {value!r}")
+    if cfg.effective_batch_size is not None and cfg.gradient_accumulation_steps != 1:
+        raise SystemExit(
+            "error: set effective_batch_size or gradient_accumulation_steps, not both "
+            "(effective_batch_size derives the accumulation)"
+        )
+    if not isinstance(cfg.save_total_limit, int) or cfg.save_total_limit < 0:
+        raise SystemExit(f"error: save_total_limit must be 0 (no checkpoints) or more, got {cfg.save_total_limit}")
+    if cfg.report_to not in ("tensorboard", "none"):
+        raise SystemExit(f"error: report_to must be tensorboard or none, got {cfg.report_to!r}")
+
+
+def accumulation_steps(cfg: Config, batch_size: int, processes: int) -> int:
+    """gradient_accumulation_steps, or the number that makes each update average effective_batch_size examples."""
+    if cfg.effective_batch_size is None:
+        return cfg.gradient_accumulation_steps
+    per_step = batch_size * processes
+    if cfg.effective_batch_size % per_step:
+        raise SystemExit(
+            f"error: effective_batch_size={cfg.effective_batch_size} is not a multiple of batch_size x processes = "
+            f"{batch_size} x {processes} = {per_step}; use a multiple of {per_step} or change batch_size"
+        )
+    return cfg.effective_batch_size // per_step
 
 
 def setup_accelerator(cfg: Config) -> Accelerator:
@@ -41,25 +151,180 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     # Launched as several processes (torchrun, accelerate launch) on a machine without CUDA: accelerate needs
     # cpu=True to join them with the gloo backend; otherwise each process would train alone.
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.gradient_accumulation_steps, cpu=cpu)
+    tensorboard = cfg.report_to == "tensorboard" and is_tensorboard_available()
+    project = ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=str(Path(cfg.output_dir) / "tensorboard"))
+    accelerator = Accelerator(
+        mixed_precision=precision, cpu=cpu, log_with="tensorboard" if tensorboard else None, project_config=project
+    )
+    if cfg.report_to == "tensorboard" and not tensorboard:
+        accelerator.print(
+            "TensorBoard logging is off: the tensorboard package is not installed "
+            "(pip install tensorboard, or set report_to=none to silence this)"
+        )
+    return accelerator
+
+
+def start_tracking(cfg: Config, accelerator: Accelerator, checkpoint: Path | None) -> None:
+    # TensorBoard's hyperparameter table takes numbers, strings and booleans only.
+    hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in cfg.to_dict().items()}
+    # TensorBoard hides the events at and after purge_step that an earlier writer left in the folder: a resumed
+    # run hides what the interrupted one logged after its checkpoint (those steps are trained again), and a
+    # fresh run hides an earlier run's curves, as it replaces its best model and checkpoints.
+    purge_step = read_progress(checkpoint).step + 1 if checkpoint is not None else 0
+    accelerator.init_trackers("run", config=hparams, init_kwargs={"tensorboard": {"purge_step": purge_step}})
+
+
+def fresh_run(
+    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, accumulation: int
+) -> dict[str, Any]:
+    """Train from the start. Out of memory, it starts over with a smaller batch and more accumulation, so each
+    update still averages the same number of examples (accelerate's find_executable_batch_size retries)."""
+    if not cfg.auto_find_batch_size or accelerator.num_processes > 1:
+        # With several processes an out-of-memory error in one of them cannot be retried in step with the
+        # others (they would wait for it forever), so it stops the run instead.
+        return train_with(cfg, accelerator, tokenizer, cfg.batch_size, accumulation, None)
+    per_update = cfg.batch_size * accumulation  # examples per update, kept by every retry
+    tried = cfg.batch_size
+
+    def smaller() -> int:
+        nonlocal tried
+        if tried == 1:
+            raise SystemExit("error: out of memory even at batch_size=1; lower max_length or use a smaller model")
+        # The largest divisor of the update size up to half the batch: the accumulation stays a whole number.
+        failed, tried = tried, max(d for d in range(1, tried // 2 + 1) if per_update % d == 0)
+        accelerator.print(
+            f"out of memory at batch_size={failed}: starting over with batch_size={tried} "
+            f"x {per_update // tried} accumulation steps"
+        )
+        return tried
+
+    @find_executable_batch_size(starting_batch_size=cfg.batch_size, reduce_batch_size_fn=smaller)
+    def attempt(batch_size: int) -> dict[str, Any]:
+        # Drops the failed attempt's model, optimizer and loaders, so that their memory is free for this one.
+        accelerator.free_memory()
+        return train_with(cfg, accelerator, tokenizer, batch_size, per_update // batch_size, None)
+
+    return attempt()
+
+
+def resume_run(
+    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, accumulation: int, checkpoint: Path
+) -> dict[str, Any]:
+    saved = read_progress(checkpoint)
+    if saved.num_processes != accelerator.num_processes:
+        raise SystemExit(
+            f"error: {checkpoint} was written by {saved.num_processes} process(es), this run has "
+            f"{accelerator.num_processes}; resume with the same number, or start over without resume=true"
+        )
+    if (saved.batch_size, saved.gradient_accumulation_steps) != (cfg.batch_size, accumulation):
+        accelerator.print(
+            f"resuming with the checkpoint's batch_size={saved.batch_size} x {saved.gradient_accumulation_steps} "
+            "accumulation steps: the position in the data depends on them"
+        )
+    return train_with(cfg, accelerator, tokenizer, saved.batch_size, saved.gradient_accumulation_steps, checkpoint)
+
+
+def train_with(
+    cfg: Config,
+    accelerator: Accelerator,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    accumulation: int,
+    checkpoint: Path | None,
+) -> dict[str, Any]:
+    """Set up with this batch layout, train (from the start or from `checkpoint`) and return the results."""
+    run = setup_run(cfg, accelerator, tokenizer, batch_size, accumulation)
+    if checkpoint is None:
+        start_outputs(run)
+    else:
+        restore(run, checkpoint)
+    train_epochs(run)
+    return summary(run)
+
+
+def setup_run(
+    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, batch_size: int, accumulation: int
+) -> Run:
+    accelerator.gradient_accumulation_steps = accumulation
+    # Every attempt starts from the seed, so a retried run is the run its batch size gives.
+    set_seed(cfg.seed)
+    train_loader, eval_loader = setup_data(cfg, tokenizer, accelerator, batch_size)
+    # Counted before prepare() shards the batches over the processes: each process gets every n-th batch.
+    batches = math.ceil(len(train_loader) / accelerator.num_processes)
+    updates_per_epoch = math.ceil(batches / accumulation)  # a last partial accumulation still updates
+    total_updates = cfg.max_steps or updates_per_epoch * cfg.num_epochs
+    model = build_model(cfg, tokenizer)
+    optimizer = setup_optimizer(cfg, model)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # DeepSpeed clips gradients inside its own step (clip_grad_norm_ only reads the norm): give it our limit.
+        plugin = accelerator.state.deepspeed_plugin
+        plugin.fill_match("gradient_clipping", must_match=False, gradient_clipping=cfg.max_grad_norm)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+    # Stepped by hand once per update (not prepared), so its length is in this process's updates.
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
+    return Run(
+        cfg=cfg,
+        accelerator=accelerator,
+        tokenizer=tokenizer,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_loader=train_loader,
+        eval_loader=eval_loader,
+        updates_per_epoch=updates_per_epoch,
+        total_updates=total_updates,
+        progress=Progress(batch_size, accumulation, accelerator.num_processes),
+    )
 
 
 def setup_data(
-    cfg: Config, tokenizer: PreTrainedTokenizerBase, accelerator: Accelerator
+    cfg: Config, tokenizer: PreTrainedTokenizerBase, accelerator: Accelerator, batch_size: int
 ) -> tuple[DataLoader, DataLoader]:
     train_set, eval_set = build_datasets(cfg, tokenizer)
     on_gpu = accelerator.device.type == "cuda"
     collator = build_collator(tokenizer, on_gpu)
     loader_args = {"collate_fn": collator, "num_workers": cfg.num_workers, "pin_memory": on_gpu}
-    # Batches of similar length spend less compute on padding. The order stays random: shuffled mega-batches of
-    # 50 batches are sorted by length inside, so each batch is random but homogeneous.
-    sampler = LengthGroupedSampler(cfg.batch_size, lengths=train_set.lengths) if cfg.group_by_length else None
+    lengths = train_set.lengths if cfg.group_by_length else None
     train_loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, **loader_args
+        train_set,
+        batch_size=batch_size,
+        sampler=EpochSampler(len(train_set), cfg.seed, lengths, batch_size),
+        # The loader draws a seed for its workers at each pass: from its own generator, not from the global one
+        # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
+        generator=torch.Generator(),
+        **loader_args,
     )
-    eval_loader = DataLoader(eval_set, batch_size=cfg.eval_batch_size, **loader_args)
+    # Shrinks with the training batch when an out-of-memory error made the run start over with a smaller one.
+    eval_batch_size = max(1, cfg.eval_batch_size * batch_size // cfg.batch_size)
+    eval_loader = DataLoader(eval_set, batch_size=eval_batch_size, **loader_args)
     accelerator.print(f"{len(train_set)} training and {len(eval_set)} evaluation examples")
     return train_loader, eval_loader
+
+
+class EpochSampler(Sampler[int]):
+    """A random order of the training examples that depends on the seed and the epoch only.
+
+    A run resumed mid-epoch needs that epoch's order again, which a sampler drawing from the global random state
+    would not give. With `lengths`, batches hold examples of similar length (less compute spent on padding)
+    and the order stays random: shuffled mega-batches of 50 batches are sorted by length inside.
+    """
+
+    def __init__(self, size: int, seed: int, lengths: list[int] | None, batch_size: int) -> None:
+        self.size, self.seed, self.lengths, self.batch_size = size, seed, lengths, batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by accelerate's data loader before each pass."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.lengths is None:
+            return iter(torch.randperm(self.size, generator=generator).tolist())
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
 def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -73,109 +338,137 @@ def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=torch.cuda.is_available())
 
 
-def train(cfg: Config) -> dict[str, Any]:
-    accelerator = setup_accelerator(cfg)
-    set_seed(cfg.seed)
-    output_dir = Path(cfg.output_dir)
-    tokenizer = load_tokenizer(cfg)
-    train_loader, eval_loader = setup_data(cfg, tokenizer, accelerator)
-    model = build_model(cfg, tokenizer)
-    optimizer = setup_optimizer(cfg, model)
-    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
-    # Counted after prepare(): each process sees its own shard. The scheduler is stepped by hand once per
-    # update (not prepared), so its length is in this process's updates.
-    updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
-    total_updates = updates_per_epoch * cfg.num_epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "log_history.jsonl").write_text("")
-        (output_dir / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    best: dict[str, Any] | None = None
-    step, train_seconds, train_samples, train_tokens, loss_sum, loss_count = 0, 0.0, 0, 0, 0.0, 0
-    for epoch in range(1, cfg.num_epochs + 1):
-        started = time.perf_counter()
-        epoch_loss, samples, tokens = train_epoch(
-            cfg, accelerator, model, optimizer, scheduler, train_loader, epoch, step
-        )
-        train_seconds += time.perf_counter() - started
-        step += updates_per_epoch
-        train_samples += samples
-        train_tokens += tokens
-        loss_sum, loss_count = loss_sum + epoch_loss * len(train_loader), loss_count + len(train_loader)
-
-        metrics, report = evaluate(model, eval_loader, accelerator, cfg)
-        log(accelerator, output_dir, {"step": step, "epoch": epoch, **metrics})
-        accelerator.print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-        if best is None or is_better(metrics, best, cfg.metric_for_best_model):
-            best = {**metrics, "best_epoch": epoch}
-            save_best(accelerator, model, tokenizer, output_dir, report)
-
-    results = {
-        **best,
-        "train_loss": loss_sum / loss_count,
-        "train_samples": train_samples,
-        "train_runtime": train_seconds,
-        # Training steps only: evaluation and checkpoint saving are not counted.
-        "train_samples_per_second": train_samples / train_seconds,
-        # Real (non-padding) input tokens: the figure that compares runs with different padding.
-        "train_tokens_per_second": train_tokens / train_seconds,
-    }
-    if accelerator.is_main_process:
-        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    accelerator.print(json.dumps(results, indent=2))
-    accelerator.end_training()
-    return results
+def train_epochs(run: Run) -> None:
+    for epoch in range(run.progress.epoch, run.num_epochs + 1):
+        if run.progress.step >= run.total_updates and run.progress.epoch_batches == 0:
+            break  # resumed after the last evaluation: nothing is left to train or evaluate
+        run.progress.epoch = epoch
+        train_epoch(run)
+        evaluate_and_keep_best(run)
+        # The epoch is done: a checkpoint written from here on resumes at the start of the next one.
+        run.progress.epoch, run.progress.epoch_batches = epoch + 1, 0
+        if run.cfg.save_steps is None:
+            save_checkpoint(run)
 
 
-def train_epoch(
-    cfg: Config,
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loader: DataLoader,
-    epoch: int,
-    step: int,
-) -> tuple[float, int, int]:
-    """One pass over the training data; returns the mean loss and the examples and real tokens seen (all
-    processes)."""
+def train_epoch(run: Run) -> None:
+    """Train on the rest of the epoch in progress (all of it unless resuming mid-epoch) or up to the last update."""
+    cfg, accelerator, model, progress = run.cfg, run.accelerator, run.model, run.progress
     model.train()
-    # Losses stay on the device and are summed there: reading one with .item() waits for the GPU, so that
-    # happens only at logging steps.
-    window_loss, window_batches = torch.zeros((), device=accelerator.device), 0
-    epoch_loss, samples = torch.zeros((), device=accelerator.device), 0
-    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
+    run.train_loader.set_epoch(progress.epoch)  # the sampler's order for this epoch
+    done = progress.epoch_batches
+    batches = accelerator.skip_first_batches(run.train_loader, done) if done else run.train_loader
+    batches.set_epoch(progress.epoch)
+    meter = LossMeter(accelerator.device)
+    bar = tqdm(batches, desc=f"epoch {progress.epoch}", initial=done, total=len(run.train_loader),
+               disable=not accelerator.is_local_main_process)  # fmt: skip
     for batch in bar:
+        if progress.step >= run.total_updates:
+            break  # max_steps reached mid-epoch
         with accelerator.accumulate(model):
             loss = model(**batch).loss
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()  # skipped by accelerate while gradients accumulate
-            optimizer.zero_grad(set_to_none=True)
-        window_loss += loss.detach()
-        epoch_loss += loss.detach()
-        window_batches += 1
-        samples += len(batch["input_ids"]) * accelerator.num_processes
-        tokens += batch["attention_mask"].sum()
+            run.optimizer.step()  # skipped by accelerate while gradients accumulate
+            run.optimizer.zero_grad(set_to_none=True)
+        meter.add(loss.detach(), batch["attention_mask"], progress.step + 1)
+        progress.epoch_batches += 1
+        progress.batches += 1
+        progress.samples += len(batch["input_ids"]) * accelerator.num_processes
         if not accelerator.sync_gradients:
             continue
-        scheduler.step()
-        step += 1
-        if step % cfg.logging_steps == 0:
-            value = accelerator.reduce(window_loss, reduction="mean").item() / window_batches
-            if not math.isfinite(value):
-                raise RuntimeError(f"loss is {value} at step {step}; lower learning_rate or check the data")
-            record = {"step": step, "epoch": epoch, "loss": value, "learning_rate": scheduler.get_last_lr()[0]}
-            log(accelerator, Path(cfg.output_dir), record)
+        run.scheduler.step()
+        progress.step += 1
+        if progress.step % cfg.logging_steps == 0:
+            value = meter.read_window(accelerator)
+            stop_if_not_finite(run, meter, value)
+            log(run, {"step": progress.step, "epoch": progress.epoch, "loss": value,
+                      "learning_rate": run.scheduler.get_last_lr()[0]})  # fmt: skip
             bar.set_postfix(loss=f"{value:.4f}")
-            window_loss.zero_()
-            window_batches = 0
-    mean_loss = accelerator.reduce(epoch_loss, reduction="mean").item() / len(loader)
-    return mean_loss, samples, int(accelerator.reduce(tokens, reduction="sum").item())
+        if cfg.save_steps and progress.step % cfg.save_steps == 0:
+            stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
+            save_checkpoint(run)
+            meter.restart_clock()  # saving is not training time
+    stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
+
+
+class LossMeter:
+    """Training losses added up on the device, read back only at logging, saving and evaluation points.
+
+    Reading a loss (`.item()`) makes the CPU wait until the GPU has caught up, so doing it at every step would
+    stall the queue of kernels. Instead every step marks, on the device, the first update whose loss is not
+    finite (one small elementwise op, no wait); the sums are read and checked every `logging_steps` updates and
+    before every checkpoint and evaluation. A NaN stops the run at most `logging_steps` updates after it
+    appeared, and never after a checkpoint or a best model was written from the weights it damaged.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.total = torch.zeros((), device=device)  # since the last drain
+        self.window = torch.zeros((), device=device)  # since the last logged loss
+        self.window_batches = 0
+        self.tokens = torch.zeros((), dtype=torch.long, device=device)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.started = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, attention_mask: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(bad, step, self.first_bad_step)
+        self.total += loss
+        self.window += loss
+        self.window_batches += 1
+        self.tokens += attention_mask.sum()
+
+    def read_window(self, accelerator: Accelerator) -> float:
+        """The mean loss since the last read, over all processes."""
+        value = accelerator.reduce(self.window, reduction="mean").item() / self.window_batches
+        self.window.zero_()
+        self.window_batches = 0
+        return value
+
+    def drain(self, accelerator: Accelerator, progress: Progress) -> float:
+        """Move the sums into `progress`; returns the drained loss sum, which is finite when every loss was."""
+        total = accelerator.reduce(self.total, reduction="mean").item()
+        progress.loss_sum += total
+        progress.tokens += int(accelerator.reduce(self.tokens, reduction="sum").item())
+        progress.seconds += time.perf_counter() - self.started
+        self.total.zero_()
+        self.tokens.zero_()
+        self.restart_clock()
+        return total
+
+    def restart_clock(self) -> None:
+        self.started = time.perf_counter()
+
+    def first_bad(self, accelerator: Accelerator, default: int) -> int:
+        """The first update with a non-finite loss on any process (a step all processes take together)."""
+        marks = [step for step in accelerator.gather(self.first_bad_step.reshape(1)).tolist() if step >= 0]
+        return min(marks, default=default)
+
+
+def stop_if_not_finite(run: Run, meter: LossMeter, value: float) -> None:
+    """A NaN or infinite loss ends the run with one line; the checkpoints written before it stay as they are."""
+    if math.isfinite(value):
+        return
+    step = meter.first_bad(run.accelerator, default=run.progress.step)
+    last = find_checkpoint(run.output_dir, required=False)
+    kept = f"the last good checkpoint is {last} (resume=true continues from it)" if last else "no checkpoint was kept"
+    fp32 = " or train in fp32 (mixed_precision=no)" if run.accelerator.mixed_precision != "no" else ""
+    message = (
+        f"error: the training loss became {value} at step {step} (epoch {run.progress.epoch}); lower "
+        f"learning_rate (now {run.cfg.learning_rate}){fp32}, or look for broken examples in the data; {kept}"
+    )
+    raise SystemExit(message if run.accelerator.is_main_process else 1)
+
+
+def evaluate_and_keep_best(run: Run) -> None:
+    progress = run.progress
+    metrics, report = evaluate(run.model, run.eval_loader, run.accelerator, run.cfg)
+    log(run, {"step": progress.step, "epoch": progress.epoch, **metrics})
+    run.accelerator.print(f"epoch {progress.epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    if progress.best is None or is_better(metrics, progress.best, run.cfg.metric_for_best_model):
+        progress.best = {**metrics, "best_epoch": progress.epoch, "best_step": progress.step}
+        save_best(run, report)
 
 
 def is_better(metrics: dict[str, float], best: dict[str, float], metric: str) -> bool:
@@ -184,29 +477,169 @@ def is_better(metrics: dict[str, float], best: dict[str, float], metric: str) ->
     return (sign * metrics[metric], -metrics["eval_loss"]) > (sign * best[metric], -best["eval_loss"])
 
 
-def save_best(
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    output_dir: Path,
-    report: str,
-) -> None:
-    """Write output_dir/best; a crash while saving leaves the previous best in place."""
+def save_best(run: Run, report: str) -> None:
+    """Write output_dir/best with the whole model; a crash while saving leaves the previous best in place."""
+    accelerator = run.accelerator
+    # Under FSDP and DeepSpeed ZeRO-3 every process holds a slice of each weight: gathering the whole model is a
+    # step all processes take together (onto the main process's CPU).
+    state_dict = accelerator.get_state_dict(run.model) if weights_are_sharded(accelerator) else None
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    staging, best = output_dir / "best.tmp", output_dir / "best"
+    model = accelerator.unwrap_model(run.model) if state_dict is None else whole_model(run, state_dict)
+    staging, best = run.output_dir / "best.tmp", run.output_dir / "best"
     shutil.rmtree(staging, ignore_errors=True)
-    save_model(accelerator.unwrap_model(model), tokenizer, staging)
+    save_model(model, run.tokenizer, staging)
     shutil.rmtree(best, ignore_errors=True)
     os.replace(staging, best)
-    (output_dir / "classification_report.txt").write_text(report)
+    (run.output_dir / "classification_report.txt").write_text(report)
 
 
-def log(accelerator: Accelerator, output_dir: Path, record: dict[str, Any]) -> None:
+def weights_are_sharded(accelerator: Accelerator) -> bool:
+    """Whether no single process holds the whole model: FSDP, and DeepSpeed's ZeRO stage 3."""
+    if accelerator.distributed_type == DistributedType.FSDP:
+        return True
+    plugin = accelerator.state.deepspeed_plugin
+    return accelerator.distributed_type == DistributedType.DEEPSPEED and plugin.zero_stage == 3
+
+
+def whole_model(run: Run, state_dict: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A fresh, unsharded copy of the model on the CPU holding the gathered weights, for save_model.
+
+    It costs one more load of the base model per best save; in return save_model sees an ordinary model, the
+    same as without sharding (the adapter and the head saved as usual).
+    """
+    plugin = run.accelerator.state.deepspeed_plugin
+    # Built on the main process alone: ZeRO-3's sharded construction would wait for the other processes.
+    unsharded = plugin.zero3_init_context_manager(enable=False) if plugin is not None else nullcontext()
+    with unsharded:
+        model = build_model(run.cfg, run.tokenizer)
+    model.load_state_dict(state_dict)
+    return model
+
+
+def save_checkpoint(run: Run) -> None:
+    """accelerator.save_state into checkpoints/step-N, made visible by one rename once every process is done."""
+    if run.cfg.save_total_limit == 0:
+        return
+    accelerator, progress = run.accelerator, run.progress
+    folder = run.output_dir / CHECKPOINTS
+    staging, final = folder / f"step-{progress.step}.tmp", folder / f"step-{progress.step}"
     if accelerator.is_main_process:
-        with (output_dir / "log_history.jsonl").open("a") as f:
+        shutil.rmtree(staging, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    # Model, optimizer and each process's random states (under FSDP and ZeRO each process writes its shard).
+    accelerator.save_state(str(staging))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        progress.scheduler = run.scheduler.state_dict()
+        (staging / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+        prune_checkpoints(folder, run.cfg.save_total_limit)
+        if accelerator.trackers:
+            # The TensorBoard log reaches the checkpoint too, even if the process is killed before it flushes.
+            accelerator.get_tracker("tensorboard", unwrap=True).flush()
+    accelerator.wait_for_everyone()
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    """Keep the newest `keep` checkpoints; staging folders left by a crash go too."""
+    for stale in folder.glob("*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in complete_checkpoints(folder)[:-keep]:
+        shutil.rmtree(old)
+
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    """step-N folders holding their state file, oldest first; a save cut short left step-N.tmp instead."""
+    found = [
+        (int(match[1]), path)
+        for path in folder.glob("step-*")
+        if (match := re.fullmatch(r"step-(\d+)", path.name)) and (path / STATE_FILE).is_file()
+    ]
+    return [path for _, path in sorted(found)]
+
+
+def find_checkpoint(output_dir: Path, required: bool = True) -> Path | None:
+    """The newest complete checkpoint in output_dir."""
+    found = complete_checkpoints(output_dir / CHECKPOINTS)
+    if not found and required:
+        raise SystemExit(
+            f"error: resume=true, but {output_dir / CHECKPOINTS} holds no complete checkpoint; "
+            "train without resume=true to start over"
+        )
+    return found[-1] if found else None
+
+
+def read_progress(checkpoint: Path) -> Progress:
+    return Progress(**json.loads((checkpoint / STATE_FILE).read_text()))
+
+
+def restore(run: Run, checkpoint: Path) -> None:
+    """Continue from `checkpoint`: weights, optimizer, random states, schedule and the run's own progress."""
+    run.accelerator.print(f"resuming from {checkpoint}")
+    run.accelerator.load_state(str(checkpoint))
+    run.progress = read_progress(checkpoint)
+    run.scheduler.load_state_dict(run.progress.scheduler)
+    if run.accelerator.is_main_process:
+        # Records after the checkpoint came from the interrupted run: they are trained again.
+        log_file = run.output_dir / "log_history.jsonl"
+        lines = log_file.read_text().splitlines() if log_file.is_file() else []
+        kept = [line for line in lines if json.loads(line)["step"] <= run.progress.step]
+        log_file.write_text("".join(line + "\n" for line in kept))
+        write_run_config(run)
+
+
+def start_outputs(run: Run) -> None:
+    """A fresh run starts a fresh log; checkpoints of an earlier run in output_dir are removed, so that
+    resume=true never continues the wrong run."""
+    if not run.accelerator.is_main_process:
+        return
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    old = run.output_dir / CHECKPOINTS
+    if old.is_dir():
+        run.accelerator.print(f"starting over: removing earlier checkpoints in {old} (resume=true continues from them)")
+        shutil.rmtree(old)
+    (run.output_dir / "log_history.jsonl").write_text("")
+    write_run_config(run)
+
+
+def write_run_config(run: Run) -> None:
+    (run.output_dir / "train_config.yaml").write_text(yaml.safe_dump(run.cfg.to_dict(), sort_keys=False))
+
+
+def log(run: Run, record: dict[str, Any]) -> None:
+    """One line in log_history.jsonl, and the same values in TensorBoard (train/... and eval/...)."""
+    scalars = {
+        (f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"): value
+        for key, value in record.items()
+        if key not in ("step", "epoch")
+    }
+    run.accelerator.log(scalars, step=record["step"])
+    if run.accelerator.is_main_process:
+        with (run.output_dir / "log_history.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """metrics.json: the best evaluation's metrics, the training figures and the batch layout it ran with."""
+    progress = run.progress
+    return {
+        **progress.best,
+        "train_loss": progress.loss_sum / progress.batches,
+        "train_steps": progress.step,
+        "train_samples": progress.samples,
+        "train_runtime": progress.seconds,
+        # Training steps only: evaluation and checkpoint saving are not counted.
+        "train_samples_per_second": progress.samples / progress.seconds,
+        # Real (non-padding) input tokens: the figure that compares runs with different padding.
+        "train_tokens_per_second": progress.tokens / progress.seconds,
+        # As trained, after any out-of-memory back-off.
+        "train_batch_size": progress.batch_size,
+        "gradient_accumulation_steps": progress.gradient_accumulation_steps,
+        "effective_batch_size": progress.batch_size * progress.gradient_accumulation_steps * progress.num_processes,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

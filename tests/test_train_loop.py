@@ -1,0 +1,302 @@
+"""The shared train loop on long runs: resume, the NaN stop, max_steps, the effective batch size, out-of-memory
+back-off and TensorBoard, on a tiny model; and the accelerate configs the project ships, through accelerate's
+own loaders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+
+from conftest import DATA, run_cli
+from scaffolder import render
+from scaffolder.plan import build_plan
+from scaffolder.spec import ProjectSpec
+
+# 32 training rows in batches of 4, a high learning rate so the tiny model moves, fp32 for exact comparisons.
+SETTINGS = ["max_train_samples=32", "batch_size=4", "learning_rate=1e-2", "warmup_ratio=0.1", "logging_steps=1",
+            "max_length=64", "mixed_precision=no"]  # fmt: skip
+
+# Test-only hooks, applied from outside the project's code: its train module is patched, then run.
+KILL_DURING_UPDATE = """
+import os, signal, sys, train
+add = train.LossMeter.add
+def add_then_die(self, loss, mask, step):
+    if step == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as a crash or a preempted machine
+    add(self, loss, mask, step)
+train.LossMeter.add = add_then_die
+train.main(sys.argv[2:])
+"""
+POISON_FORWARD = """
+import math, sys, train
+build_model = train.build_model
+def poisoned(cfg, tokenizer):
+    model = build_model(cfg, tokenizer)
+    calls = []
+    def hook(module, args, kwargs, output):
+        calls.append(1)
+        if module.training and len(calls) == int(sys.argv[1]):
+            output.loss = output.loss * math.nan
+        return output
+    model.register_forward_hook(hook, with_kwargs=True)
+    return model
+train.build_model = poisoned
+train.main(sys.argv[2:])
+"""
+SMALL_GPU = """
+import sys, torch, train
+build_model = train.build_model
+def small_memory(cfg, tokenizer):
+    model = build_model(cfg, tokenizer)
+    def hook(module, args, kwargs):
+        if module.training and kwargs["input_ids"].shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    model.register_forward_pre_hook(hook, with_kwargs=True)
+    return model
+train.build_model = small_memory
+# As under FSDP or ZeRO-3: best/ is saved from gathered weights loaded into a fresh copy of the model.
+whole_model = train.whole_model
+def counted(run, state_dict):
+    print("whole_model called")
+    return whole_model(run, state_dict)
+train.whole_model = counted
+train.weights_are_sharded = lambda accelerator: True
+train.main(sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text-classification project with a tiny model in tiny/ beside it."""
+    root = tmp_path_factory.mktemp("loop")
+    created = run_cli("new", "--task", "text-classification", "--data", str(DATA / "nli_pairs.jsonl"),
+                      "--output", "p", "--no-smoke", cwd=root)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    build = ("from pathlib import Path; import sys; from config import load_config; from tests.smoke import "
+             "build_tiny_model; build_tiny_model(load_config([]), Path(sys.argv[1]))")  # fmt: skip
+    subprocess.run([sys.executable, "-c", build, str(root / "tiny")], cwd=root / "p", check=True,
+                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True)  # fmt: skip
+    return root / "p"
+
+
+def train(project: Path, out: Path, *settings: str, driver: str | None = None, driver_args: tuple[str, ...] = ()):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    entry = ["-c", driver, *driver_args] if driver else ["train.py"]
+    args = [f"model_name_or_path={project.parent / 'tiny'}", f"output_dir={out}", *SETTINGS, *settings]
+    return subprocess.run([sys.executable, *entry, *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def history(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
+
+
+def assert_same_records(records: list[dict], expected: list[dict]) -> None:
+    assert [r.keys() for r in records] == [r.keys() for r in expected]
+    for record, wanted in zip(records, expected, strict=True):
+        assert record == pytest.approx(wanted, abs=1e-6)
+
+
+def scalars(out: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard" / "run"))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumed_from_its_last_checkpoint_ends_as_an_uninterrupted_one(project: Path, tmp_path: Path):
+    # 8 batches an epoch, 2 per update: checkpoint 9 is one update into epoch 3, so resuming skips 2 batches.
+    settings = ["num_epochs=4", "gradient_accumulation_steps=2", "save_steps=3"]
+    whole = train(project, tmp_path / "whole", *settings)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    killed = train(project, out, *settings, driver=KILL_DURING_UPDATE, driver_args=("11",))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    checkpoints = out / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-6", "step-9"]  # save_total_limit: 2
+    assert [r["step"] for r in history(out) if "loss" in r][-1] == 10  # steps 10 and 11 will be trained again
+    # What a crash in the middle of a save leaves (a staging folder, a folder without its state file) is ignored.
+    (checkpoints / "step-12.tmp").mkdir()
+    (checkpoints / "step-12.tmp" / "model.safetensors").write_bytes(b"half")
+    (checkpoints / "step-13").mkdir()
+
+    resumed = train(project, out, *settings, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {checkpoints / 'step-9'}" in resumed.stdout
+
+    first, second = metrics(tmp_path / "whole"), metrics(out)
+    assert first["train_steps"] == second["train_steps"] == 16
+    for key in ("train_loss", "eval_loss", "eval_accuracy", "best_step", "train_samples"):
+        assert second[key] == pytest.approx(first[key], abs=1e-6), key
+    # The log reads as one run: every step once, with the uninterrupted run's losses and evaluations.
+    assert_same_records(history(out), history(tmp_path / "whole"))
+    assert not (checkpoints / "step-12.tmp").exists()  # the next save cleared the leftover
+    # TensorBoard too: the resumed run dropped the killed run's events after step 9.
+    assert [step for step, _ in scalars(out, "train/loss")] == list(range(1, 17))
+    resumed_curve = [value for _, value in scalars(out, "train/loss")]
+    assert resumed_curve == pytest.approx([value for _, value in scalars(tmp_path / "whole", "train/loss")], abs=1e-6)
+    assert len(scalars(tmp_path / "whole", "eval/accuracy")) == 4
+    # A fresh run in the same folder replaces the curves, as it replaces best/ and the checkpoints.
+    again = train(project, out, *settings, "max_steps=2", "save_total_limit=0")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "starting over: removing earlier checkpoints" in again.stdout
+    assert not (out / "checkpoints").exists()
+    assert [step for step, _ in scalars(out, "train/loss")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(project: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    # The 7th forward pass returns NaN: update 7 of 8 in epoch 1. The loss is read every 4 updates.
+    stopped = train(project, out, "num_epochs=2", "save_steps=2", "logging_steps=4", driver=POISON_FORWARD,
+                    driver_args=("7",))  # fmt: skip
+    assert stopped.returncode == 1
+    assert "Traceback" not in stopped.stderr
+    message = stopped.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: the training loss became nan at step 7 (epoch 1); lower learning_rate")
+    assert f"the last good checkpoint is {out / 'checkpoints' / 'step-6'} (resume=true continues from it)" in message
+    # Nothing was saved from the damaged weights: no checkpoint 8, no best model, and checkpoint 6 is whole.
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-4", "step-6"]
+    assert not (out / "best").exists()
+    from safetensors.torch import load_file
+
+    weights = load_file(out / "checkpoints" / "step-6" / "model.safetensors")
+    assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+    assert json.loads((out / "checkpoints" / "step-6" / "trainer_state.json").read_text())["step"] == 6
+
+
+@pytest.mark.slow
+def test_max_steps_bounds_the_run_and_the_schedule_and_effective_batch_size_sets_accumulation(
+    project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    # 16 examples an update from batches of 4: 4 accumulation steps, 2 updates an epoch; 3 updates end mid-epoch 2.
+    result = train(project, out, "num_epochs=16", "effective_batch_size=16", "max_steps=3", "report_to=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = metrics(out)
+    assert (trained["train_batch_size"], trained["gradient_accumulation_steps"], trained["effective_batch_size"]) == (
+        4, 4, 16)  # fmt: skip
+    assert trained["train_steps"] == 3 and trained["train_samples"] == 3 * 16
+    records = history(out)
+    losses = [r for r in records if "loss" in r]
+    assert [r["step"] for r in losses] == [1, 2, 3]
+    assert losses[-1]["learning_rate"] == 0.0  # the linear decay reaches 0 at max_steps, not at 16 epochs
+    assert [(r["epoch"], r["step"]) for r in records if "eval_loss" in r] == [(1, 2), (2, 3)]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-2", "step-3"]  # each epoch's end
+    assert not (out / "tensorboard").exists()  # report_to=none
+
+
+@pytest.mark.slow
+def test_bad_batch_settings_fail_at_start_up_in_one_line(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = train(project, out, "effective_batch_size=10")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: effective_batch_size=10 is not a multiple of batch_size x processes = 4 x 1 = 4; "
+        "use a multiple of 4 or change batch_size"
+    ]
+    # The other refusals, in one process (each is the SystemExit message a command line would print).
+    cases = {
+        "effective_batch_size=16 gradient_accumulation_steps=2": "error: set effective_batch_size or "
+        "gradient_accumulation_steps, not both (effective_batch_size derives the accumulation)",
+        "resume=true": f"error: resume=true, but {out / 'checkpoints'} holds no complete checkpoint; "
+        "train without resume=true to start over",
+        "max_steps=0": "error: max_steps must be a positive whole number or null, got 0",
+        "report_to=wandb": "error: report_to must be tensorboard or none, got 'wandb'",
+    }
+    driver = ("import json, sys, train\n"
+              "for case in json.loads(sys.argv[1]):\n"
+              "    try:\n        train.main(case.split() + sys.argv[2:])\n"
+              "    except SystemExit as stop:\n        print(json.dumps(stop.code))\n")  # fmt: skip
+    refused = train(project, out, driver=driver, driver_args=(json.dumps(list(cases)),))
+    assert refused.returncode == 0, refused.stderr[-3000:]
+    assert [json.loads(line) for line in refused.stdout.splitlines()] == list(cases.values())
+    assert not out.exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_out_of_memory_starts_over_with_smaller_batches_and_the_same_update_size(project: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    result = train(project, out, "num_epochs=2", "batch_size=16", driver=SMALL_GPU)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "out of memory at batch_size=16: starting over with batch_size=8 x 2 accumulation steps" in result.stdout
+    assert "out of memory at batch_size=8: starting over with batch_size=4 x 4 accumulation steps" in result.stdout
+    trained = metrics(out)
+    assert (trained["train_batch_size"], trained["gradient_accumulation_steps"], trained["effective_batch_size"]) == (
+        4, 4, 16)  # fmt: skip
+    assert [r["step"] for r in history(out) if "loss" in r] == [1, 2, 3, 4]  # the failed attempts left no trace
+    # best/ went through the gathered-weights path and holds the trained weights of the best evaluation.
+    assert "whole_model called" in result.stdout
+    from safetensors.torch import load_file
+
+    best = load_file(out / "best" / "model.safetensors")
+    at_best_step = load_file(out / "checkpoints" / f"step-{trained['best_step']}" / "model.safetensors")
+    assert best.keys() <= at_best_step.keys()
+    assert all(torch.equal(best[key], at_best_step[key]) for key in best)
+
+
+def test_every_accelerate_config_loads_through_accelerate(tmp_path: Path) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
+
+    spec = ProjectSpec(task="text-classification", train_data=DATA / "nli_pairs.jsonl", peft="lora")
+    files = render.render(build_plan(spec), tmp_path)
+    configs = sorted(path for path in files if path.startswith("configs/accelerate/"))
+    assert [Path(path).name for path in configs] == ["ddp.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml",
+                                                     "fsdp.yaml"]  # fmt: skip
+    plugins = {}
+    for path in configs:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(files[path])
+        assert f"accelerate launch --config_file {path} train.py" in files[path]  # the header's command
+        loaded = load_config_from_file(str(tmp_path / path))
+        assert loaded.mixed_precision == "bf16"
+        # As `accelerate launch --config_file ...` does: the file becomes launch arguments, then environment
+        # variables, from which the training process builds its plugin.
+        args = launch_command_parser().parse_args(["--config_file", str(tmp_path / path), "train.py"])
+        args, defaults, _ = _validate_launch_command(args)
+        if loaded.distributed_type == DistributedType.DEEPSPEED:
+            args.deepspeed_fields_from_accelerate_config = ",".join(defaults.deepspeed_config)
+            env = prepare_deepspeed_cmd_env(args)[1]
+            with mock.patch.dict(os.environ, env):
+                plugins[path] = DeepSpeedPlugin()
+        else:
+            env = prepare_multi_gpu_env(args)
+            # FSDP asks for the current GPU while parsing (to materialise weights there); there is none here.
+            with mock.patch.dict(os.environ, env), mock.patch("accelerate.utils.dataclasses.is_cuda_available",
+                                                               return_value=True), mock.patch.object(
+                torch.cuda, "current_device", return_value=0):  # fmt: skip
+                plugins[path] = FullyShardedDataParallelPlugin() if args.use_fsdp else None
+        assert env["ACCELERATE_MIXED_PRECISION"] == "bf16"
+
+    assert load_config_from_file(str(tmp_path / "configs/accelerate/ddp.yaml")).distributed_type == "MULTI_GPU"
+    fsdp = plugins["configs/accelerate/fsdp.yaml"]
+    assert (fsdp.fsdp_version, fsdp.sharding_strategy.name, fsdp.state_dict_type.name) == (
+        1, "FULL_SHARD", "SHARDED_STATE_DICT")  # fmt: skip
+    assert fsdp.auto_wrap_policy.__name__ == "transformer_auto_wrap_policy"
+    assert fsdp.use_orig_params and fsdp.sync_module_states and fsdp.cpu_ram_efficient_loading
+    for stage in (2, 3):
+        plugin = plugins[f"configs/accelerate/deepspeed_zero{stage}.yaml"]
+        config = plugin.deepspeed_config
+        assert config["zero_optimization"]["stage"] == stage
+        # Left to config.yaml: train.py's accumulation and clipping fill these in.
+        assert config["gradient_accumulation_steps"] == config["gradient_clipping"] == "auto"
+        assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] == (stage == 3)
+        assert plugin.zero3_init_flag == (stage == 3)
