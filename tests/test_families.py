@@ -55,10 +55,14 @@ def test_family_smoke_trains_with_lora(family: str, tmp_path: Path) -> None:
 
 
 EXTRACTIVE_DATA = {"token-classification": DATA / "ner_conll.conll", "question-answering": DATA / "squad_v2.json"}
+# Encoders that differ where token and span heads care: sub-word prefix spaces (roberta), no token types
+# (distilbert), a fresh pooler that these heads must not save (deberta-v2), narrow embeddings (electra).
+# bert runs in the task's own end-to-end tests.
+EXTRACTIVE_FAMILIES = ("roberta", "distilbert", "deberta-v2", "electra")
 
 
 @pytest.mark.parametrize("task", sorted(EXTRACTIVE_DATA))
-@pytest.mark.parametrize("family", sorted(HUB_IDS))
+@pytest.mark.parametrize("family", EXTRACTIVE_FAMILIES)
 def test_family_smoke_trains_token_and_span_heads_with_lora(task: str, family: str, tmp_path: Path) -> None:
     spec = ProjectSpec(task=task, train_data=EXTRACTIVE_DATA[task], model=HUB_IDS[family], peft="lora")
     result = new_project(spec, tmp_path / family)
