@@ -13,15 +13,17 @@ import pytest
 from conftest import DATA, run_cli
 
 pytestmark = pytest.mark.slow
-SETTINGS = ["num_epochs=8", "batch_size=4", "learning_rate=1e-2", "logging_steps=1", "warmup_ratio=0.0",
-            "max_length=64", "max_train_samples=32"]  # fmt: skip
+# The smoke run's recipe (16 epochs of 32 rows, 8 rows an update): a random tiny model learns from it reliably.
+SETTINGS = ["num_epochs=16", "learning_rate=1e-2", "logging_steps=1", "warmup_ratio=0.0", "max_length=64",
+            "max_train_samples=32"]  # fmt: skip
 
 
 def train(project: Path, tiny: Path, out: Path, processes: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    # The same 8 examples an update either way: each of two processes takes 4 of them.
     command = [*(launcher if processes > 1 else [sys.executable]), "train.py", f"model_name_or_path={tiny}",
-               f"output_dir={out}", *SETTINGS]  # fmt: skip
+               f"output_dir={out}", f"batch_size={8 // processes}", *SETTINGS]  # fmt: skip
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count('"train_samples_per_second"') == 1, "metrics printed by more than one process"
@@ -47,10 +49,11 @@ def test_two_processes_train_one_model_and_score_each_eval_example_once(tmp_path
 
     eval_rows = 5  # 10% of the 45 rows, held out
     assert single["eval_samples"] == double["eval_samples"] == eval_rows  # none dropped, none counted twice
-    assert single["train_samples"] == double["train_samples"] == 32 * 8
-    # Each process takes half of every global batch: half the steps, and the loss falls as in one process.
+    assert single["train_samples"] == double["train_samples"] == 32 * 16
+    assert single["effective_batch_size"] == double["effective_batch_size"] == 8
+    # Each process takes half of every update's examples: as many updates as one process, and the loss falls.
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
-    assert len(two) == len(one) // 2
+    assert len(two) == len(one) == 64
     for curve in (one, two):
         quarter = len(curve) // 4
         assert sum(curve[-quarter:]) < 0.95 * sum(curve[:quarter])
@@ -59,6 +62,6 @@ def test_two_processes_train_one_model_and_score_each_eval_example_once(tmp_path
         "best", "checkpoints", "classification_report.txt", "log_history.jsonl", "metrics.json", "tensorboard",
         "train_config.yaml"]  # fmt: skip
     assert (tmp_path / "two" / "best" / "model.safetensors").is_file()
-    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-28", "step-32"]
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-60", "step-64"]
     assert {"model.safetensors", "random_states_0.pkl", "random_states_1.pkl", "trainer_state.json"} <= {
-        p.name for p in (tmp_path / "two" / "checkpoints" / "step-32").iterdir()}  # fmt: skip
+        p.name for p in (tmp_path / "two" / "checkpoints" / "step-64").iterdir()}  # fmt: skip
