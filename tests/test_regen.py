@@ -98,7 +98,7 @@ def test_overlapping_edits_become_git_conflicts_and_nothing_is_lost(project: Pat
     assert "UU model.py" in repo.git.status("--porcelain")
     text = (project / "model.py").read_text()
     assert "<<<<<<<" in text and ">>>>>>>" in text
-    assert "return model.train()  # my change" in text and "get_peft_model(model, peft_config(cfg))" in text
+    assert "return model.train()  # my change" in text and "get_peft_model(model, peft_config(cfg, model))" in text
     repo.git.merge("--abort")
     assert repo.head.commit.hexsha == head and not repo.is_dirty(untracked_files=True)
 
