@@ -112,9 +112,7 @@ TASK_DATA = {
     "question-answering": DATA / "squad_v2.json",
     "text-generation": DATA / "alpaca_mixed.jsonl",
 }
-MATRIX = [
-    (task, method) for task, info in TASKS.items() for method in info.peft_methods if not peft_refusal(info, method)
-]
+MATRIX = [(task, method) for task, info in TASKS.items() for method in PEFT_METHODS if not peft_refusal(info, method)]
 
 
 def test_every_task_has_matrix_data() -> None:

@@ -11,7 +11,7 @@ from conftest import DATA
 from scaffolder import render
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
-from scaffolder.tasks import TASKS
+from scaffolder.tasks import PEFT_METHODS
 from scaffolder.validate import check_files
 
 DATASETS = {"single": DATA / "sst_like.tsv", "pair": DATA / "nli_pairs.jsonl", "zh": DATA / "weibo_zh.csv"}
@@ -28,9 +28,7 @@ def rendered(
     ("data", "peft", "model"),
     [
         (data, peft, model)
-        for data, peft, model in itertools.product(
-            DATASETS, TASKS["text-classification"].peft_methods, [None, "microsoft/deberta-v3-base"]
-        )
+        for data, peft, model in itertools.product(DATASETS, PEFT_METHODS, [None, "microsoft/deberta-v3-base"])
         if not (peft == "prefix-tuning" and model)  # deberta takes no past key values: refused (test_peft)
     ],
 )

@@ -46,6 +46,14 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use .txt, .csv, .tsv, .json or .jsonl")
 
 
+def _csv_dialect(f: Any) -> Any:
+    header = f.readline()
+    f.seek(0)
+    if "," not in header and (";" in header or "\t" in header):
+        return csv.Sniffer().sniff(header, delimiters=";\t")
+    return csv.excel
+
+
 def split_documents(text: str) -> list[str]:
     """Blank lines separate documents (line breaks inside one are kept); text without any blank line holds one
     document per line."""
@@ -56,14 +64,6 @@ def split_documents(text: str) -> list[str]:
     else:
         documents = lines
     return [document for document in documents if document.strip()]
-
-
-def _csv_dialect(f: Any) -> Any:
-    header = f.readline()
-    f.seek(0)
-    if "," not in header and (";" in header or "\t" in header):
-        return csv.Sniffer().sniff(header, delimiters=";\t")
-    return csv.excel
 
 
 def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

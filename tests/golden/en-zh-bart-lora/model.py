@@ -53,9 +53,10 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if (Path(path) / "adapter_config.json").is_file():
-        # The adapter names its base model, which is read again from its hub id or directory.
+    if not (Path(path) / "adapter_config.json").is_file():  # a merged export: a plain model
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
+    else:
+        # The adapter names its base model, which is read again from its hub id or directory; a trained
+        # head comes with the adapter.
         model = AutoPeftModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
-        return model.eval(), tokenizer
-    model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

@@ -65,7 +65,9 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if (Path(path) / "adapter_config.json").is_file():
+    if not (Path(path) / "adapter_config.json").is_file():  # a merged export: a plain model
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+    else:
         config = AutoConfig.from_pretrained(path)
         # The base model is rebuilt with the trained label maps, so its head has the trained size; the head's
         # weights come from the adapter file (saved there because the head trains in full).
@@ -78,6 +80,4 @@ def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizer
             ignore_mismatched_sizes=True,
             dtype=torch.float32,
         )
-        return model.eval(), tokenizer
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

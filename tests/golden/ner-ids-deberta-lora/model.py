@@ -64,18 +64,19 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
-    if (Path(path) / "adapter_config.json").is_file():
+    if not (Path(path) / "adapter_config.json").is_file():  # a merged export: a plain model
+        model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch.float32)
+    else:
         config = AutoConfig.from_pretrained(path)
-        # The base model is rebuilt with the trained tag maps, so its head has the trained size; the head's
+        # The base model is rebuilt with the trained label maps, so its head has the trained size; the head's
         # weights come from the adapter file (saved there because the head trains in full).
         model = AutoPeftModelForTokenClassification.from_pretrained(
             path,
             num_labels=config.num_labels,
             id2label=config.id2label,
             label2id=config.label2id,
+            problem_type=config.problem_type,
             ignore_mismatched_sizes=True,
             dtype=torch.float32,
         )
-        return model.eval(), tokenizer
-    model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

@@ -51,9 +51,10 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if (Path(path) / "adapter_config.json").is_file():
-        # The adapter names its base model; the span head's trained weights come with the adapter.
+    if not (Path(path) / "adapter_config.json").is_file():  # a merged export: a plain model
+        model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
+    else:
+        # The adapter names its base model, which is read again from its hub id or directory; a trained
+        # head comes with the adapter.
         model = AutoPeftModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
-        return model.eval(), tokenizer
-    model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer

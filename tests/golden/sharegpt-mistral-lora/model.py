@@ -61,10 +61,11 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path:
 def load_trained(path: str | Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A model saved by `save_model` (or merged by export.py), in eval mode, with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if (Path(path) / "adapter_config.json").is_file():
-        # The adapter names its base model, which is read again from its hub id or directory.
-        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    else:
+    if not (Path(path) / "adapter_config.json").is_file():  # a merged export: a plain model
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    else:
+        # The adapter names its base model, which is read again from its hub id or directory; a trained
+        # head comes with the adapter.
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.eval(), tokenizer

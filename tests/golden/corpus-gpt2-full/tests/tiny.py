@@ -10,6 +10,8 @@ import argparse
 import json
 import math
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +156,41 @@ def check_losses(losses: list[float]) -> list[str]:
 def check_metrics(metrics: dict[str, Any], expected: list[str]) -> list[str]:
     missing = [name for name in [*expected, "eval_loss", "train_samples_per_second"] if name not in metrics]
     return [f"metrics.json lacks {', '.join(missing)}"] if missing else []
+
+
+def check_same_scores(reloaded: dict[str, Any], trained: dict[str, Any]) -> list[str]:
+    """The best model, reloaded from disk, scores the eval set as training measured it."""
+    if abs(reloaded["eval_loss"] - trained["eval_loss"]) <= 1e-4:
+        return []
+    return [
+        f"the reloaded model scores eval_loss {reloaded['eval_loss']:.6f}, training saved "
+        f"{trained['eval_loss']:.6f}: the saved model is not the trained one"
+    ]
+
+
+def smoke_run(
+    workdir: Path,
+    build_tiny_model: Callable[[Config, Path], None],
+    check_reload: Callable[[Config, Path, dict[str, Any]], list[str]],
+    expected_metrics: list[str],
+    **settings: Any,
+) -> dict[str, Any]:
+    """The run every task's smoke test makes: build the tiny model, train it with train.py, then check the loss,
+    the metrics and (task by task, `check_reload`) that the saved model reloads and predicts as trained."""
+    started = time.perf_counter()
+    cfg = smoke_config(workdir, **settings)
+    model_dir = workdir / "tiny-model"
+    build_tiny_model(cfg, model_dir)
+    cfg, metrics, losses = train_tiny(cfg, model_dir)
+    failures = check_losses(losses) + check_metrics(metrics, expected_metrics)
+    failures += check_reload(cfg, Path(cfg.output_dir), metrics)
+    return {
+        "passed": not failures,
+        "failures": failures,
+        "losses": losses,
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def smoke_main(run: Any, doc: str | None) -> None:
