@@ -7,14 +7,21 @@ Fixes keep formatting and comments: that is why they are libcst transforms, not 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 
-from scaffolder.fixes import add_missing_import, repoint_import, spec_constants, strip_forbidden, torch_load_safe
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import Diagnostic, check_files
 
-FIXES = (repoint_import, add_missing_import, spec_constants, torch_load_safe, strip_forbidden)
+# In the order they run. Imported when a check finds something: libcst's codemod machinery takes longer to import
+# than a clean render takes to check.
+FIXES = ("repoint_import", "add_missing_import", "spec_constants", "torch_load_safe", "strip_forbidden")
 MAX_ROUNDS = 5
+
+
+def fix_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"scaffolder.fixes.{name}") for name in FIXES]
 
 
 @dataclass
@@ -32,9 +39,9 @@ def fix_files(files: dict[str, str], spec: ProjectSpec | None = None) -> FixResu
     """Apply every fix to the diagnostics it handles, check again, and repeat until nothing changes."""
     result = FixResult(dict(files))
     diagnostics = check_files(result.files, spec)
-    for _ in range(MAX_ROUNDS):
+    for _ in range(MAX_ROUNDS if diagnostics else 0):
         changed = False
-        for fix in FIXES:
+        for fix in fix_modules():
             if not diagnostics:
                 break
             new_files, notes = fix.apply(result.files, diagnostics, spec)
