@@ -104,3 +104,41 @@ def test_relative_imports_in_a_package_resolve(tmp_path: Path) -> None:
              "pkg/b.py": "from .a import f\nfrom .a import g\n\nf(1, 2)\n"}  # fmt: skip
     codes = {(d.file, d.code) for d in check_files(files, None)}
     assert ("pkg/b.py", "N101") in codes and ("pkg/b.py", "A201") in codes
+
+
+def test_undefined_names_follow_python_scoping() -> None:
+    source = (
+        "from __future__ import annotations\n"
+        "\n"
+        "\n"
+        "def read(path: Pathlike) -> list[Row]:\n"  # 4: annotations count, even unevaluated
+        "    return [parse(line) for line in open(path) if line.strip()]\n"  # 5: parse
+        "\n"
+        "\n"
+        "class Trainer:\n"
+        "    steps = 10\n"
+        "    limit = steps * 2\n"  # class body: `steps` is bound here
+        "\n"
+        "    def run(self):\n"
+        "        return steps\n"  # 13: a method does not see the class body's names
+        "\n"
+        "\n"
+        "def setup():\n"
+        "    global STATE\n"
+        "    STATE = 1\n"
+        "\n"
+        "\n"
+        "match STATE:\n"
+        "    case {'k': found}:\n"
+        "        print(found, __file__)\n"  # bound by the pattern; a module dunder
+        "print(lambda x, y=default: x + y + missing)\n"  # 24: the default is read outside the lambda
+    )
+    found = {(d.line, d.message) for d in check_files({"train.py": source}, None) if d.code == "N103"}
+    assert found == {
+        (4, "`Pathlike` is used but never defined"),
+        (4, "`Row` is used but never defined"),
+        (5, "`parse` is used but never defined"),
+        (13, "`steps` is used but never defined"),
+        (24, "`default` is used but never defined"),
+        (24, "`missing` is used but never defined"),
+    }

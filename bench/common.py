@@ -1,0 +1,83 @@
+"""What every benchmark does: scaffold a project, run a script in a child process measuring its peak memory,
+and report both sides with their ratios (stdout table and bench/results/<name>.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+# Runs a script as __main__ and prints its peak resident memory (MiB) as the last line.
+MEASURED = (
+    "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+    "print('PEAK_MIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+)
+ENV = {"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run(command: list[str], cwd: Path) -> tuple[str, float]:
+    """Run a script in a child process; its stdout and its peak memory in MiB."""
+    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=cwd, env={**os.environ, **ENV},
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"{command[0]} failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    peak = float(done.stdout.strip().splitlines()[-1].split()[1])
+    return done.stdout, peak
+
+
+def last_json(out: str) -> dict:
+    """The last JSON object a reference script printed."""
+    return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith('{"')))
+
+
+def scaffold(args: list[str], project: Path) -> None:
+    """`scaffold new ... --no-smoke` into `project` (the benchmark trains it itself)."""
+    done = subprocess.run([sys.executable, "-m", "scaffolder", "new", *args, "--output", str(project), "--no-smoke"],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"scaffold new failed (exit {done.returncode}): {done.stderr.strip()}")
+
+
+def train_scaffolded(project: Path, settings: dict, output_dir: Path) -> tuple[dict, float]:
+    """`python train.py key=value ...` in the project; its metrics.json and peak memory."""
+    overrides = [f"{k}={v}" for k, v in {**settings, "output_dir": str(output_dir)}.items()]
+    _, peak = run(["train.py", *overrides], project)
+    return json.loads((output_dir / "metrics.json").read_text()), peak
+
+
+def report(name: str, rows: list[dict], keys: dict[str, str], ratio_key: str, quality_key: str, meta: dict) -> None:
+    """Means per side of `keys` ({metric: column title}), the throughput ratio and the quality difference."""
+
+    def mean(side: str, key: str) -> float:
+        values = [r[key] for r in rows if r["side"] == side]
+        return sum(values) / len(values)
+
+    summary: dict = {**meta}
+    for side in ("scaffolded", "hf_trainer"):
+        summary[side] = {key: mean(side, key) for key in keys}
+    summary["throughput_ratio"] = summary["scaffolded"][ratio_key] / summary["hf_trainer"][ratio_key]
+    summary[f"{quality_key}_delta"] = summary["scaffolded"][quality_key] - summary["hf_trainer"][quality_key]
+    print(f"{'side':<12}" + "".join(f"{title:>16}" for title in keys.values()))
+    for side in ("scaffolded", "hf_trainer"):
+        print(f"{side:<12}" + "".join(f"{summary[side][key]:>16.4g}" for key in keys))
+    print(f"throughput ratio {summary['throughput_ratio']:.2f}x ({ratio_key}), "
+          f"{quality_key} {summary[f'{quality_key}_delta']:+.4f}")  # fmt: skip
+    out = BENCH / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def alternate(sides: dict[str, Callable[[Path], dict]], repeats: int, root: Path) -> list[dict]:
+    """Run each side `repeats` times, alternating (a slow spell of the machine hits both), each in its own folder."""
+    rows = []
+    for repeat in range(repeats):
+        for name, side in sides.items():
+            work = root / f"{name}-{repeat}"
+            work.mkdir()
+            rows.append({"side": name, **side(work)})
+            print(rows[-1], flush=True)
+    return rows
