@@ -7,7 +7,7 @@ import ast
 import builtins
 import difflib
 import symtable
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
@@ -84,7 +84,7 @@ def undefined_names(module: Module) -> dict[str, int]:
     bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
     bound |= {name for scope in _scopes(table) for name in _declared_global_and_assigned(scope)}
     first: dict[str, int] = {}
-    for name, line in _global_reads(tree, table):
+    for name, line in _global_reads(tree.body, table):
         if name not in bound and name not in BUILTINS and name not in MODULE_DUNDERS:
             first[name] = min(first.get(name, line), line)
     return first
@@ -106,30 +106,29 @@ SCOPE_NAMES = {ast.Lambda: "lambda", ast.ListComp: "listcomp", ast.SetComp: "set
                ast.GeneratorExp: "genexpr"}  # fmt: skip
 
 
-def _global_reads(node: ast.AST, table: symtable.SymbolTable) -> Iterator[tuple[str, int]]:
-    """(name, line) of each read in `node`'s scope (`table`) that resolves to the module's globals, and of the
-    reads in the scopes nested in it."""
+def _global_reads(nodes: Sequence[ast.AST], table: symtable.SymbolTable) -> Iterator[tuple[str, int]]:
+    """(name, line) of each read in `nodes`, which make up the scope `table`, that resolves to the module's
+    globals; and of such reads in the scopes nested in them."""
     module_level = table.get_type() == "module"
     reads = {s.get_name() for s in table.get_symbols() if s.is_referenced() and (s.is_global() or module_level)}
     children: dict[tuple[str, int], list[symtable.SymbolTable]] = {}
     for child in table.get_children():
         children.setdefault((child.get_name(), child.get_lineno()), []).append(child)
-    pending = [node] if not isinstance(node, ast.Module) else list(ast.iter_child_nodes(node))
+    pending = list(reversed(nodes))
     while pending:
         current = pending.pop()
         if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Load) and current.id in reads:
             yield current.id, current.lineno
         outer, inner = _split_scope(current)
         if inner is None:
-            pending += ast.iter_child_nodes(current)
+            pending += reversed(list(ast.iter_child_nodes(current)))
             continue
-        pending += outer
+        pending += reversed(outer)
+        assert isinstance(current, (ast.stmt, ast.expr))  # the syntax that opens scopes
         name = getattr(current, "name", None) or SCOPE_NAMES[type(current)]
         matches = children.get((name, current.lineno))
-        if matches:
-            child = matches.pop(0)
-            for part in inner:
-                yield from _global_reads(part, child)
+        if matches:  # in source order, as symtable made them
+            yield from _global_reads(inner, matches.pop(0))
         for annotation in _annotations(current):
             yield from ((n.id, n.lineno) for n in ast.walk(annotation) if isinstance(n, ast.Name))
 
@@ -140,13 +139,14 @@ def _split_scope(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST] | None]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         args = node.args
         outer = [*getattr(node, "decorator_list", []), *args.defaults, *(d for d in args.kw_defaults if d)]
-        return outer, node.body if isinstance(node.body, list) else [node.body]
+        body: list[ast.AST] = [*node.body] if isinstance(node.body, list) else [node.body]
+        return outer, body
     if isinstance(node, ast.ClassDef):
-        return [*node.decorator_list, *node.bases, *node.keywords], node.body
+        return [*node.decorator_list, *node.bases, *node.keywords], [*node.body]
     if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
         first, *rest = node.generators
         results = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-        inner = [first.target, *first.ifs, *results]
+        inner: list[ast.AST] = [first.target, *first.ifs, *results]
         for generator in rest:
             inner += [generator.target, generator.iter, *generator.ifs]
         return [first.iter], inner
