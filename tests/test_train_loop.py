@@ -250,6 +250,22 @@ def test_out_of_memory_starts_over_with_smaller_batches_and_the_same_update_size
     assert all(torch.equal(best[key], at_best_step[key]) for key in best)
 
 
+@pytest.mark.slow
+def test_torch_compile_trains_the_same_model_and_saves_it_uncompiled(project: Path, tmp_path: Path) -> None:
+    # Few shapes (no length grouping, one eval batch) keep the CPU compile short.
+    settings = ["max_steps=3", "group_by_length=false", "max_eval_samples=4", "save_total_limit=0", "report_to=none"]
+    plain = train(project, tmp_path / "plain", *settings)
+    compiled = train(project, tmp_path / "compiled", *settings, "torch_compile=true")
+    assert plain.returncode == 0 and compiled.returncode == 0, compiled.stderr[-3000:]
+    losses = [[r["loss"] for r in history(tmp_path / run) if "loss" in r] for run in ("plain", "compiled")]
+    assert losses[1] == pytest.approx(losses[0], abs=1e-4)  # inductor fuses kernels: equal up to rounding
+    from safetensors.torch import load_file
+
+    # Saved from the model under the compiled blocks: the weight names a plain from_pretrained expects.
+    assert load_file(tmp_path / "compiled" / "best" / "model.safetensors").keys() == load_file(
+        tmp_path / "plain" / "best" / "model.safetensors").keys()  # fmt: skip
+
+
 def test_every_accelerate_config_loads_through_accelerate(tmp_path: Path) -> None:
     from accelerate.commands.config.config_args import load_config_from_file
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
