@@ -5,11 +5,13 @@ Also saves and reloads the trained model, so that train.py, evaluate.py and pred
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import torch
-from peft import AutoPeftModelForCausalLM, LoraConfig, TaskType, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from peft import AutoPeftModelForCausalLM, LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
 
 from config import Config
 
@@ -26,15 +28,27 @@ def load_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
 
 
 def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    quantized = quantization(cfg)
     model = AutoModelForCausalLM.from_pretrained(
         cfg.model_name_or_path,
         # Master weights in fp32; mixed precision (config `mixed_precision`) runs the matmuls in bf16/fp16.
         dtype=torch.float32,
+        quantization_config=quantized,
+        # A quantized model is placed as it loads: on this process's GPU (accelerate has selected it).
+        device_map={"": torch.cuda.current_device()} if quantized else None,
         trust_remote_code=cfg.trust_remote_code,
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if cfg.gradient_checkpointing:
+    if quantized:
+        # Casts the layers left in full precision (norms, embeddings, head) to fp32 and lets gradients flow from
+        # the frozen 4-bit layers' inputs to the adapters; checkpointing as config.yaml says.
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=cfg.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif cfg.gradient_checkpointing:
         # Non-reentrant checkpointing also carries gradients through layers whose inputs need none (the frozen
         # embeddings under LoRA), so no enable_input_require_grads() is needed.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -49,6 +63,26 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=cfg.lora_target_modules,
+    )
+
+
+def quantization(cfg: Config) -> BitsAndBytesConfig | None:
+    """QLoRA's storage for the frozen base model: 4-bit NF4 with double quantization, computing in bf16 (fp16 on
+    GPUs without bf16). The adapters train in full precision; export.py merges them into the full-precision base."""
+    if not cfg.load_in_4bit:
+        return None
+    if not torch.cuda.is_available():
+        raise SystemExit("error: load_in_4bit needs a CUDA GPU (bitsandbytes); set load_in_4bit=false on this machine")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise SystemExit("error: load_in_4bit needs the bitsandbytes package: pip install bitsandbytes")
+    if os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true":
+        # Sharding 4-bit weights needs a matching storage type in every layer; this project trains them unsharded.
+        raise SystemExit("error: load_in_4bit trains on one GPU or with DDP (accelerate launch without FSDP/DeepSpeed)")
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
     )
 
 

@@ -30,6 +30,7 @@ from accelerate import Accelerator
 from accelerate.utils import (
     DistributedType,
     ProjectConfiguration,
+    TorchDynamoPlugin,
     find_executable_batch_size,
     is_tensorboard_available,
     set_seed,
@@ -153,8 +154,15 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     tensorboard = cfg.report_to == "tensorboard" and is_tensorboard_available()
     project = ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=str(Path(cfg.output_dir) / "tensorboard"))
+    # Regional compilation: one compile of the transformer block serves every layer, so compiling takes seconds
+    # to a minute where the whole model would take several; prepare() applies it.
+    compiled = TorchDynamoPlugin(backend="inductor", use_regional_compilation=True) if cfg.torch_compile else None
     accelerator = Accelerator(
-        mixed_precision=precision, cpu=cpu, log_with="tensorboard" if tensorboard else None, project_config=project
+        mixed_precision=precision,
+        cpu=cpu,
+        log_with="tensorboard" if tensorboard else None,
+        project_config=project,
+        dynamo_plugin=compiled,
     )
     if cfg.report_to == "tensorboard" and not tensorboard:
         accelerator.print(
@@ -486,7 +494,10 @@ def save_best(run: Run, report: str) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    model = accelerator.unwrap_model(run.model) if state_dict is None else whole_model(run, state_dict)
+    if state_dict is None:
+        model = accelerator.unwrap_model(run.model, keep_torch_compile=False)
+    else:
+        model = whole_model(run, state_dict)
     staging, best = run.output_dir / "best.tmp", run.output_dir / "best"
     shutil.rmtree(staging, ignore_errors=True)
     save_model(model, run.tokenizer, staging)

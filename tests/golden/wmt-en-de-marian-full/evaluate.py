@@ -47,7 +47,7 @@ def evaluate(
         losses = accelerator.gather_for_metrics(example_losses(model, batch))
         loss_sums.append(losses[0].cpu())
         token_counts.append(losses[1].cpu())
-        ids = generate(accelerator.unwrap_model(model), batch, cfg)
+        ids = generate(accelerator.unwrap_model(model, keep_torch_compile=False), batch, cfg)
         # Each process generates up to its own longest output: pad to a common width before gathering.
         ids = accelerator.pad_across_processes(ids, dim=1, pad_index=pad_id)
         generated += accelerator.gather_for_metrics(ids).cpu().tolist()
