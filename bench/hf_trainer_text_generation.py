@@ -20,13 +20,19 @@ PROMPT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response
 PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 
 
+def read_jsonl(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def encode(rows: list[dict], tokenizer, max_length: int) -> list[dict]:
     examples = []
     for row in rows:
         prompt = (PROMPT if row["input"] else PROMPT_NO_INPUT).format(**row)
         text = prompt + row["output"] + tokenizer.eos_token
         enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
-        labels = [t if end > len(prompt) else -100 for t, (_, end) in zip(enc["input_ids"], enc["offset_mapping"])]
+        pairs = zip(enc["input_ids"], enc["offset_mapping"], strict=True)
+        labels = [token if end > len(prompt) else -100 for token, (_, end) in pairs]
         examples.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels})
     return examples
 
@@ -48,10 +54,10 @@ def eval_loss(model, examples: list[dict], collator) -> float:
 def main() -> None:
     model_name, train_file, dev_file, out, settings = sys.argv[1:6]
     s = json.loads(settings)
-    read = lambda path: [json.loads(line) for line in open(path, encoding="utf-8")]  # noqa: E731
     tokenizer = AutoTokenizer.from_pretrained(model_name)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    train, dev = encode(read(train_file), tokenizer, s["max_length"]), encode(read(dev_file), tokenizer, s["max_length"])
+    train = encode(read_jsonl(train_file), tokenizer, s["max_length"])
+    dev = encode(read_jsonl(dev_file), tokenizer, s["max_length"])
     model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=s["lora_r"], lora_alpha=s["lora_alpha"],
                       lora_dropout=s["lora_dropout"], target_modules=s["lora_target_modules"])  # fmt: skip

@@ -26,7 +26,9 @@ from transformers import (
 
 def read_conll(path: str) -> list[tuple[list[str], list[str]]]:
     sentences, words, tags = [], [], []
-    for line in [*open(path, encoding="utf-8"), "\n"]:
+    with open(path, encoding="utf-8") as f:
+        lines = [*f, "\n"]
+    for line in lines:
         if line.strip():
             word, tag = line.split()
             words.append(word)
@@ -86,7 +88,7 @@ def main() -> None:
     def metrics(p) -> dict:
         predicted = np.argmax(p.predictions, -1)
         gold, guess = [], []
-        for row_pred, row_gold in zip(predicted, p.label_ids):
+        for row_pred, row_gold in zip(predicted, p.label_ids, strict=True):
             keep = row_gold != -100
             gold.append([labels[t] for t in row_gold[keep]])
             guess.append([labels[t] for t in row_pred[keep]])

@@ -13,13 +13,15 @@ from pathlib import Path
 
 ENTITIES = {
     "PER": ["Anna Schmidt", "John Smith", "Maria Garcia", "Wei Zhang", "Olga Petrova", "Ahmed Hassan", "Lee",
-            "Sophie Martin", "Jordan", "Washington", "Paris Hilton", "Carlos Mendes", "Yuki Tanaka", "Peter", "Fatima Al Sayed", "David O'Brien"],
-    "ORG": ["Siemens", "United Nations", "Reuters", "Bayern Munich", "Toyota Motor", "World Bank",
-            "Google", "Deutsche Bank", "Real Madrid", "European Commission", "Nokia", "Georgia Power", "Paris Saint-Germain", "Airbus Group"],
-    "LOC": ["Berlin", "New York", "Tokyo", "Rhine", "Brazil", "South Africa", "Paris", "Lake Geneva",
-            "Shanghai", "Jordan", "Washington", "Georgia", "Texas", "Alps", "Nairobi", "Buenos Aires"],
-    "MISC": ["German", "Olympic Games", "Christmas", "French", "World Cup", "Japanese", "Euro 2024",
-             "Nobel Prize", "Chinese", "Tour de France", "British", "Ramadan"],
+            "Sophie Martin", "Jordan", "Washington", "Paris Hilton", "Carlos Mendes", "Yuki Tanaka", "Peter",
+            "Fatima Al Sayed", "David O'Brien"],
+    "ORG": ["Siemens", "United Nations", "Reuters", "Bayern Munich", "Toyota Motor", "World Bank", "Google",
+            "Deutsche Bank", "Real Madrid", "European Commission", "Nokia", "Georgia Power", "Paris Saint-Germain",
+            "Airbus Group"],
+    "LOC": ["Berlin", "New York", "Tokyo", "Rhine", "Brazil", "South Africa", "Paris", "Lake Geneva", "Shanghai",
+            "Jordan", "Washington", "Georgia", "Texas", "Alps", "Nairobi", "Buenos Aires"],
+    "MISC": ["German", "Olympic Games", "Christmas", "French", "World Cup", "Japanese", "Euro 2024", "Nobel Prize",
+             "Chinese", "Tour de France", "British", "Ramadan"],
 }  # fmt: skip
 # {X} is an entity of type X; every other word is tagged O. Some names are several types (Jordan, Washington,
 # Paris, Georgia), so the task is not solved by a word list alone.

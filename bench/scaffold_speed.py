@@ -62,7 +62,8 @@ def main() -> None:
         timed([sys.executable, "-m", "scaffolder", *COMMAND, "--output", str(root / "first")], root)
         count = copier_template(root / "first", root / "copier-template")
         for i in range(args.repeats):  # alternating, so a slow spell of the machine hits both
-            ours.append(timed([sys.executable, "-m", "scaffolder", *COMMAND, "--output", str(root / f"ours-{i}")], root))
+            scaffold = [sys.executable, "-m", "scaffolder", *COMMAND, "--output", str(root / f"ours-{i}")]
+            ours.append(timed(scaffold, root))
             theirs.append(timed([copier, "copy", "--defaults", "--quiet", "--trust", str(root / "copier-template"),
                                  str(root / f"copier-{i}")], root))  # fmt: skip
             print(f"scaffold new --no-smoke {ours[-1]:.2f} s, copier copy {theirs[-1]:.2f} s", flush=True)
@@ -70,7 +71,8 @@ def main() -> None:
                "copier_copy_seconds": statistics.median(theirs)}  # fmt: skip
     summary["ratio"] = summary["scaffold_new_seconds"] / summary["copier_copy_seconds"]
     print(f"{count} files: scaffold new --no-smoke {summary['scaffold_new_seconds']:.2f} s, copier copy "
-          f"{summary['copier_copy_seconds']:.2f} s (median of {args.repeats}): {summary['ratio']:.2f}x copier's time")  # fmt: skip
+          f"{summary['copier_copy_seconds']:.2f} s (median of {args.repeats}): "
+          f"{summary['ratio']:.2f}x copier's time")  # fmt: skip
     out = BENCH / "results" / "scaffold_speed.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
 
