@@ -7,6 +7,7 @@ the task table, and written back into the spec, so that scaffold.toml records wh
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -123,11 +124,25 @@ def _local_model_type(model: str) -> str | None:
 
 
 def _cached_model_type(model: str) -> str | None:
+    """model_type from the config.json of the hub cache's `main` snapshot of `model`, if it was downloaded.
+
+    Read by the cache's documented layout (huggingface_hub's try_to_load_from_cache does the same) because
+    importing huggingface_hub takes longer than all the rest of planning."""
+    repo = hub_cache() / f"models--{model.replace('/', '--')}"
     try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # the bare tool without the training stack
+        revision = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+        config = repo / "snapshots" / revision / "config.json"
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):  # not downloaded, or a damaged cache entry: judged by its name instead
         return None
-    cached = try_to_load_from_cache(model, "config.json")
-    if isinstance(cached, str):
-        return json.loads(Path(cached).read_text(encoding="utf-8")).get("model_type")
-    return None
+
+
+def hub_cache() -> Path:
+    """The hub cache folder, from the same variables huggingface_hub reads."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg).expanduser() / "huggingface" / "hub"

@@ -7,6 +7,8 @@ is Python that parses; `check_syntax` proves it before anything is written.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -38,6 +40,7 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters.update(py=_py_literal, py_str=json.dumps, yaml=yaml_value)
     context = _context(plan, project_dir)
@@ -48,6 +51,23 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
             files[relative] = text
     check_syntax(files)
     return files
+
+
+def _bytecode_cache() -> Any:
+    """Compiled templates kept between runs in a per-user temporary folder (Jinja's default; each entry is
+    checked against its template's checksum): compiling them is a tenth of `scaffold new`'s time."""
+    import jinja2
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            # A full or read-only disk costs the next run the compile, nothing more.
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    try:
+        return Cache()
+    except (OSError, RuntimeError):  # no safe per-user folder (Jinja refuses one another user owns)
+        return None
 
 
 def _template_files(root: Path, task_dir: str) -> dict[str, str]:
@@ -118,15 +138,14 @@ def yaml_value(value: Any) -> str:
 
 
 def check_syntax(files: dict[str, str]) -> None:
-    """Every Python file parses (libcst: the same parser the cross-file fixes use), or nothing is written."""
-    import libcst
-
+    """Every Python file parses, or nothing is written. CPython's own parser: the checks that follow parse
+    again with libcst, which accepts the same language."""
     for path, text in files.items():
         if path.endswith(".py"):
             try:
-                libcst.parse_module(text)
-            except libcst.ParserSyntaxError as exc:
+                ast.parse(text, filename=path)
+            except SyntaxError as exc:
                 raise GenerationError(
-                    f"generated {path} does not parse (line {exc.raw_line}: {exc.message}); "
+                    f"generated {path} does not parse (line {exc.lineno}: {exc.msg}); "
                     "this is a scaffolder bug, please report it"
                 ) from None

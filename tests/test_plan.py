@@ -85,3 +85,24 @@ def test_family_of_a_local_model_comes_from_its_config(tmp_path: Path) -> None:
 def test_unknown_hub_id_asks_for_a_download_or_a_path() -> None:
     with pytest.raises(SpecError, match="cannot tell the architecture of `someone/mystery-7` offline"):
         model_family("someone/mystery-7")
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_CACHE", "HF_HOME"])
+def test_family_of_a_downloaded_hub_model_comes_from_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # The layout huggingface_hub writes: refs/main names the snapshot that holds the files.
+    cache = tmp_path / "hub" if variable == "HF_HOME" else tmp_path
+    repo = cache / "models--someone--mystery-7"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abc")
+    (repo / "snapshots" / "0123abc").mkdir(parents=True)
+    (repo / "snapshots" / "0123abc" / "config.json").write_text(json.dumps({"model_type": "deberta-v2"}))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv(variable, str(tmp_path))
+    assert model_family("someone/mystery-7").model_type == "deberta-v2"
+    from huggingface_hub import try_to_load_from_cache
+
+    # huggingface_hub reads the variables at import: compare with it on the explicit folder.
+    found = try_to_load_from_cache("someone/mystery-7", "config.json", cache_dir=cache)
+    assert found == str(repo / "snapshots" / "0123abc" / "config.json")

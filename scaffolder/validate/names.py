@@ -81,7 +81,7 @@ def undefined_names(module: Module) -> dict[str, int]:
         table = symtable.symtable(module.source, module.path, "exec")
     except SyntaxError:  # E001 reports it
         return {}
-    bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    bound = {s.get_name() for s in _symbols(table) if s.is_assigned() or s.is_imported()}
     bound |= {name for scope in _scopes(table) for name in _declared_global_and_assigned(scope)}
     first: dict[str, int] = {}
     for name, line in _global_reads(tree.body, table):
@@ -96,9 +96,19 @@ def _scopes(table: symtable.SymbolTable) -> Iterator[symtable.SymbolTable]:
         yield from _scopes(child)
 
 
+def _symbols(table: symtable.SymbolTable) -> list[symtable.Symbol]:
+    """table.get_symbols(), without its scan of every child scope for each symbol (quadratic in a module of many
+    functions, and only needed for Symbol.get_namespaces, which this check does not use)."""
+    flags = getattr(getattr(table, "_table", None), "symbols", None)
+    if not isinstance(flags, dict):  # another Python's internals: the public, slower way
+        return table.get_symbols()
+    module_scope = table.get_type() == "module"
+    return [symtable.Symbol(name, value, module_scope=module_scope) for name, value in flags.items()]
+
+
 def _declared_global_and_assigned(scope: symtable.SymbolTable) -> set[str]:
     """`global x; x = ...` in a function binds a module-level name."""
-    return {s.get_name() for s in scope.get_symbols() if s.is_declared_global() and s.is_assigned()}
+    return {s.get_name() for s in _symbols(scope) if s.is_declared_global() and s.is_assigned()}
 
 
 # Syntax that opens a scope of its own, and the name symtable gives that scope.
@@ -110,7 +120,7 @@ def _global_reads(nodes: Sequence[ast.AST], table: symtable.SymbolTable) -> Iter
     """(name, line) of each read in `nodes`, which make up the scope `table`, that resolves to the module's
     globals; and of such reads in the scopes nested in them."""
     module_level = table.get_type() == "module"
-    reads = {s.get_name() for s in table.get_symbols() if s.is_referenced() and (s.is_global() or module_level)}
+    reads = {s.get_name() for s in _symbols(table) if s.is_referenced() and (s.is_global() or module_level)}
     children: dict[tuple[str, int], list[symtable.SymbolTable]] = {}
     for child in table.get_children():
         children.setdefault((child.get_name(), child.get_lineno()), []).append(child)
