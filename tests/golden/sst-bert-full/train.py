@@ -296,7 +296,7 @@ def setup_data(
     train_loader = DataLoader(
         train_set,
         batch_size=batch_size,
-        sampler=EpochSampler(len(train_set), cfg.seed, lengths, batch_size),
+        sampler=EpochSampler(len(train_set), cfg.seed, lengths, batch_size, cfg.length_group_batches),
         # The loader draws a seed for its workers at each pass: from its own generator, not from the global one
         # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
         generator=torch.Generator(),
@@ -314,11 +314,15 @@ class EpochSampler(Sampler[int]):
 
     A run resumed mid-epoch needs that epoch's order again, which a sampler drawing from the global random state
     would not give. With `lengths`, batches hold examples of similar length (less compute spent on padding)
-    and the order stays random: shuffled mega-batches of 50 batches are sorted by length inside.
+    and the order stays random: shuffled mega-batches of `group_batches` batches (None: up to 50) are sorted by
+    length inside.
     """
 
-    def __init__(self, size: int, seed: int, lengths: list[int] | None, batch_size: int) -> None:
+    def __init__(
+        self, size: int, seed: int, lengths: list[int] | None, batch_size: int, group_batches: int | None
+    ) -> None:
         self.size, self.seed, self.lengths, self.batch_size = size, seed, lengths, batch_size
+        self.group_batches = group_batches
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -332,7 +336,7 @@ class EpochSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         if self.lengths is None:
             return iter(torch.randperm(self.size, generator=generator).tolist())
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, self.group_batches, generator=generator))
 
 
 def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -342,8 +346,9 @@ def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
             # Biases and LayerNorm weights (the 1-d parameters) are not decayed, as in BERT's recipe.
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # On CUDA the fused kernel updates every parameter in one launch.
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=torch.cuda.is_available())
+    # The fused kernel updates every parameter in one pass (one launch on a GPU; on a CPU, vectorised), as the
+    # Trainer's default optimizer does.
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
 def train_epochs(run: Run) -> None:
