@@ -71,13 +71,15 @@ def report(name: str, rows: list[dict], keys: dict[str, str], ratio_key: str, qu
     out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def alternate(sides: dict[str, Callable[[Path], dict]], repeats: int, root: Path) -> list[dict]:
-    """Run each side `repeats` times, alternating (a slow spell of the machine hits both), each in its own folder."""
+def alternate(sides: dict[str, Callable[[Path, int], dict]], repeats: int, root: Path, seed: int) -> list[dict]:
+    """Run each side `repeats` times with seeds seed, seed + 1, ..., alternating (a slow spell of the machine hits
+    both sides), each in its own folder. One epoch of fine-tuning moves a point or more with the seed (the data
+    order): compare means over several."""
     rows = []
     for repeat in range(repeats):
         for name, side in sides.items():
             work = root / f"{name}-{repeat}"
             work.mkdir()
-            rows.append({"side": name, **side(work)})
+            rows.append({"side": name, "seed": seed + repeat, **side(work, seed + repeat)})
             print(rows[-1], flush=True)
     return rows

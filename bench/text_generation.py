@@ -2,7 +2,7 @@
 model, data and hyperparameters (the LoRA settings are read from the project's config.yaml), in one run. Reports
 the eval loss over response tokens, training samples/s and real (non-padding) tokens/s, peak memory, and ratios.
 
-    python bench/text_generation.py [--rows 3000] [--epochs 1] [--repeats 1]
+    python bench/text_generation.py [--rows 3000] [--epochs 1] [--repeats N]
 
 No pretrained decoder is available offline, so both sides fine-tune the same randomly initialised Llama-style
 model (6 layers, width 512, a BPE tokenizer trained on the data; bench/make_instructions.py), loaded from a folder
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each side, seeds 42, 43, ...")
     args = parser.parse_args()
     settings = {**SETTINGS, "num_epochs": args.epochs}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -63,10 +63,10 @@ def main() -> None:
         model = make_instructions.write_decoder(root / "decoder", train)
         lora = lora_settings(model, train, root / "settings")
         sides = {
-            "scaffolded": lambda work: scaffolded(model, train, dev, work, settings),
-            "hf_trainer": lambda work: trainer(model, train, dev, work, settings, lora),
+            "scaffolded": lambda work, seed: scaffolded(model, train, dev, work, {**settings, "seed": seed}),
+            "hf_trainer": lambda work, seed: trainer(model, train, dev, work, {**settings, "seed": seed}, lora),
         }
-        rows = alternate(sides, args.repeats, root)
+        rows = alternate(sides, args.repeats, root, settings["seed"])
     meta = {"model": "random-init Llama, 6 x 512", "rows": args.rows, "repeats": args.repeats, "settings": settings,
             "lora": lora}  # fmt: skip
     report("text_generation", rows, KEYS, "train_tokens_per_second", "eval_loss", meta)

