@@ -58,7 +58,10 @@ def test_new_commits_and_smoke_trains(case: str, tmp_path: Path) -> None:
 def scaffold_and_train(root: Path, name: str, *args: str, overrides: tuple[str, ...]) -> Path:
     result = run_cli("new", *args, "--model", str(MINILM), "--output", name, "--no-smoke", cwd=root)
     assert result.returncode == 0, result.stderr
-    trained = project_python(root / name, "train.py", *overrides, f"output_dir={root / 'run'}")
+    # No checkpoints or TensorBoard (the train-loop tests cover them): MiniLM's checkpoint with its optimizer
+    # state is 270 MB of writes an epoch.
+    settings = ("save_total_limit=0", "report_to=none", f"output_dir={root / 'run'}")
+    trained = project_python(root / name, "train.py", *overrides, *settings)
     assert trained.returncode == 0, trained.stderr[-3000:]
     return root / name
 
