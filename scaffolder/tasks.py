@@ -412,8 +412,10 @@ FAMILIES: dict[str, ModelFamily] = {
         ModelFamily(
             "electra",
             ("electra",),
-            # Narrower embeddings than hidden states, as in the real checkpoints (a projection joins them).
-            {**_ENCODER_TINY, "embedding_size": 16},
+            # Narrower embeddings than hidden states, as in the real checkpoints (a projection joins them). As for
+            # albert, a wider init: through the narrow projection a 0.02 init left LoRA 1.3 points short of the
+            # 5% loss drop.
+            {**_ENCODER_TINY, "embedding_size": 16, "initializer_range": 0.1},
             _WITH_TYPES,
             lora_targets=("query", "value"),
             ia3_targets=_BERT_IA3,
