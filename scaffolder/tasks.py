@@ -86,7 +86,7 @@ TASKS: dict[str, TaskInfo] = {
         learning_rates={"none": 5e-5, "lora": 5e-4},
         dependencies=("seqeval>=1.2",),
         # One epoch of CoNLL-style NER (bench/token_classification.py's data): entity F1 0.4-0.6 points below
-        # random batches with 2 batches sorted together, 1.5 points at 4, 3 points at 50.
+        # random batches with 2 batches sorted together, 1.5 points at 4, 3 points at the default (23 there).
         length_group_batches=2,
     ),
     "question-answering": TaskInfo(
@@ -124,7 +124,7 @@ TASKS: dict[str, TaskInfo] = {
         # Long enough for most instruction and chat examples; each token costs a vocabulary-wide logit row.
         max_length_cap=1024,
         # One epoch of LoRA on bench/text_generation.py's requests (seed 42): eval loss 5.244 with random batches,
-        # 5.258 with 4 batches sorted together (1.33x the tokens/s), 5.263 with 8, 5.290 with 50.
+        # 5.258 with 4 batches sorted together (1.33x the tokens/s), 5.263 with 8, 5.290 with the default.
         length_group_batches=4,
     ),
     "summarization": TaskInfo(
