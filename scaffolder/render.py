@@ -97,6 +97,8 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         "lora_target_modules": list(plan.family.lora_targets) if plan.family.lora_targets else None,
         "ia3_target_modules": list(ia3[0]) if ia3 else None,
         "ia3_feedforward_modules": list(ia3[1]) if ia3 else None,
+        # QLoRA: a frozen 4-bit base under low-rank adapters.
+        "qlora": plan.task.quantizable and plan.peft.name in ("lora", "adalora"),
     }
 
 

@@ -43,6 +43,8 @@ class TaskInfo:
     # group_by_length sorts this many batches' worth of shuffled examples by length at a time (None: up to 50, the
     # Trainer's choice). Fewer keeps batches varied where length goes with content: short sentences are alike.
     length_group_batches: int | None = None
+    # The base model can be held in 4-bit under LoRA/AdaLoRA (QLoRA; bitsandbytes' causal-LM support).
+    quantizable: bool = False
 
     @property
     def template_dir(self) -> str:
@@ -126,6 +128,7 @@ TASKS: dict[str, TaskInfo] = {
         # One epoch of LoRA on bench/text_generation.py's requests (seed 42): eval loss 5.244 with random batches,
         # 5.258 with 4 batches sorted together (1.33x the tokens/s), 5.263 with 8, 5.290 with the default.
         length_group_batches=4,
+        quantizable=True,
     ),
     "summarization": TaskInfo(
         name="summarization",

@@ -19,7 +19,7 @@ from unittest import mock
 from config import load_config
 import model
 
-cfg = load_config(sys.argv[1:])
+cfg = load_config(sys.argv[1:-1])  # the last argument is cuda=yes or cuda=no
 cuda = sys.argv[-1] == "cuda=yes"
 found = importlib.util.find_spec
 installed = lambda name, *rest: object() if name == "bitsandbytes" else found(name, *rest)
@@ -42,8 +42,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def probe(project: Path, *settings: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    script = PROBE.replace("sys.argv[1:]", "sys.argv[1:-1]")
-    return subprocess.run([sys.executable, "-c", script, *settings], cwd=project, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", PROBE, *settings], cwd=project, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=300)  # fmt: skip
 
 
