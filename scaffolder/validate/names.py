@@ -73,9 +73,9 @@ def undefined_names(module: Module) -> dict[str, int]:
 
     Python's own symbol tables (the compiler's scoping rules, in C) say which names each scope reads from the
     module's globals; a walk of the syntax tree, scope by scope alongside them, finds those reads' lines.
-    libcst's scope analysis gives the same answer about 20 times slower, and this runs on every file of every
-    generation. Annotations count as reads even where `from __future__ import annotations` leaves them unevaluated:
-    a type checker still resolves them."""
+    libcst's scope analysis gives the same answer 7 times slower (the 169 golden modules), and this runs on every
+    file of every generation. Annotations count as reads even where `from __future__ import annotations` leaves
+    them unevaluated: a type checker still resolves them."""
     try:
         tree = ast.parse(module.source)
         table = symtable.symtable(module.source, module.path, "exec")
