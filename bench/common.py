@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -49,6 +49,20 @@ def train_scaffolded(project: Path, settings: dict, output_dir: Path) -> tuple[d
     return json.loads((output_dir / "metrics.json").read_text()), peak
 
 
+def scaffolded_side(new_args: list[str], work: Path, settings: dict, keys: Iterable[str]) -> dict:
+    """`scaffold new` with `new_args`, then its train.py with `settings`: the metrics in `keys`, the peak memory."""
+    scaffold(new_args, work / "project")
+    metrics, peak = train_scaffolded(work / "project", settings, work / "ours")
+    return {key: metrics[key] for key in keys if key != "peak_mib"} | {"peak_mib": peak}
+
+
+def trainer_side(script: str, data: list[str], work: Path, settings: dict, keys: Iterable[str]) -> dict:
+    """A reference script (`script MODEL TRAIN DEV OUT_DIR SETTINGS_JSON`): the metrics it prints, the peak memory."""
+    out, peak = run([str(BENCH / script), *data, str(work / "trainer"), json.dumps(settings)], BENCH)
+    result = last_json(out)
+    return {key: result[key] for key in keys if key != "peak_mib"} | {"peak_mib": peak}
+
+
 def report(name: str, rows: list[dict], keys: dict[str, str], ratio_key: str, quality_key: str, meta: dict) -> None:
     """Means per side of `keys` ({metric: column title}), the throughput ratio and the quality difference."""
 
@@ -71,15 +85,16 @@ def report(name: str, rows: list[dict], keys: dict[str, str], ratio_key: str, qu
     out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def alternate(sides: dict[str, Callable[[Path, int], dict]], repeats: int, root: Path, seed: int) -> list[dict]:
-    """Run each side `repeats` times with seeds seed, seed + 1, ..., alternating (a slow spell of the machine hits
-    both sides), each in its own folder. One epoch of fine-tuning moves a point or more with the seed (the data
-    order): compare means over several."""
+def alternate(sides: dict[str, Callable[[Path, dict], dict]], repeats: int, root: Path, settings: dict) -> list[dict]:
+    """Run each side `repeats` times with `settings` and seeds seed, seed + 1, ..., alternating (a slow spell of the
+    machine hits both sides), each in its own folder. One epoch of fine-tuning moves a point or more with the seed
+    (the data order): compare means over several."""
     rows = []
     for repeat in range(repeats):
         for name, side in sides.items():
             work = root / f"{name}-{repeat}"
             work.mkdir()
-            rows.append({"side": name, "seed": seed + repeat, **side(work, seed + repeat)})
+            seeded = {**settings, "seed": settings["seed"] + repeat}
+            rows.append({"side": name, "seed": seeded["seed"], **side(work, seeded)})
             print(rows[-1], flush=True)
     return rows

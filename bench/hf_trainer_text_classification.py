@@ -1,7 +1,7 @@
 """The reference side of the benchmark: what a user would otherwise run, the Hugging Face Trainer
 (run_glue.py's recipe: tokenize with datasets-style map up front, DataCollatorWithPadding, AdamW, linear schedule).
 
-    python hf_trainer_reference.py MODEL TRAIN_CSV DEV_CSV OUT_DIR EPOCHS BATCH LR MAX_LENGTH WARMUP_RATIO SEED
+    python hf_trainer_reference.py MODEL TRAIN_CSV DEV_CSV OUT_DIR SETTINGS_JSON
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def read_csv(path: str) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    model_name, train_csv, dev_csv, out, epochs, batch, lr, max_length, warmup_ratio, seed = sys.argv[1:11]
+    model_name, train_csv, dev_csv, out, settings = sys.argv[1:6]
+    s = json.loads(settings)
     train_rows, dev_rows = read_csv(train_csv), read_csv(dev_csv)
     labels = sorted({r["label"] for r in train_rows})
     label2id = {name: i for i, name in enumerate(labels)}
@@ -49,28 +50,28 @@ def main() -> None:
     model = AutoModelForSequenceClassification.from_pretrained(
         model_name, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id, dtype=torch.float32
     )
-    steps = math.ceil(len(train_rows) / int(batch)) * int(epochs)
+    steps = math.ceil(len(train_rows) / s["batch_size"]) * s["num_epochs"]
     args = TrainingArguments(
         output_dir=out,
-        num_train_epochs=int(epochs),
-        per_device_train_batch_size=int(batch),
+        num_train_epochs=s["num_epochs"],
+        per_device_train_batch_size=s["batch_size"],
         per_device_eval_batch_size=64,
-        learning_rate=float(lr),
+        learning_rate=s["learning_rate"],
         weight_decay=0.01,
-        warmup_steps=int(float(warmup_ratio) * steps),
+        warmup_steps=int(s["warmup_ratio"] * steps),
         lr_scheduler_type="linear",
         eval_strategy="no",
         save_strategy="no",
         logging_steps=10,
         report_to=[],
-        seed=int(seed),
+        seed=s["seed"],
         disable_tqdm=True,
     )
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=Encoded(train_rows, tokenizer, label2id, int(max_length)),
-        eval_dataset=Encoded(dev_rows, tokenizer, label2id, int(max_length)),
+        train_dataset=Encoded(train_rows, tokenizer, label2id, s["max_length"]),
+        eval_dataset=Encoded(dev_rows, tokenizer, label2id, s["max_length"]),
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())},
     )

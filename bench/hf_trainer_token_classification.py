@@ -2,7 +2,7 @@
 (words tokenized up front with is_split_into_words, each word's tag on its first sub-word and -100 on the rest,
 DataCollatorForTokenClassification, AdamW with a linear schedule, seqeval entity F1).
 
-    python hf_trainer_token_classification.py MODEL TRAIN_CONLL DEV_CONLL OUT_DIR EPOCHS BATCH LR MAX_LENGTH WARMUP SEED
+    python hf_trainer_token_classification.py MODEL TRAIN_CONLL DEV_CONLL OUT_DIR SETTINGS_JSON
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Encoded(torch.utils.data.Dataset):
 
 
 def main() -> None:
-    model_name, train_file, dev_file, out, epochs, batch, lr, max_length, warmup_ratio, seed = sys.argv[1:11]
+    model_name, train_file, dev_file, out, settings = sys.argv[1:6]
+    s = json.loads(settings)
     train, dev = read_conll(train_file), read_conll(dev_file)
     labels = sorted({tag for _, tags in train for tag in tags})
     label2id = {name: i for i, name in enumerate(labels)}
@@ -67,21 +68,21 @@ def main() -> None:
     model = AutoModelForTokenClassification.from_pretrained(
         model_name, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id, dtype=torch.float32
     )
-    steps = math.ceil(len(train) / int(batch)) * int(epochs)
+    steps = math.ceil(len(train) / s["batch_size"]) * s["num_epochs"]
     args = TrainingArguments(
         output_dir=out,
-        num_train_epochs=int(epochs),
-        per_device_train_batch_size=int(batch),
+        num_train_epochs=s["num_epochs"],
+        per_device_train_batch_size=s["batch_size"],
         per_device_eval_batch_size=64,
-        learning_rate=float(lr),
+        learning_rate=s["learning_rate"],
         weight_decay=0.01,
-        warmup_steps=int(float(warmup_ratio) * steps),
+        warmup_steps=int(s["warmup_ratio"] * steps),
         lr_scheduler_type="linear",
         eval_strategy="no",
         save_strategy="no",
         logging_steps=10,
         report_to=[],
-        seed=int(seed),
+        seed=s["seed"],
         disable_tqdm=True,
     )
 
@@ -97,8 +98,8 @@ def main() -> None:
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=Encoded(train, tokenizer, label2id, int(max_length)),
-        eval_dataset=Encoded(dev, tokenizer, label2id, int(max_length)),
+        train_dataset=Encoded(train, tokenizer, label2id, s["max_length"]),
+        eval_dataset=Encoded(dev, tokenizer, label2id, s["max_length"]),
         data_collator=DataCollatorForTokenClassification(tokenizer),
         compute_metrics=metrics,
     )

@@ -14,29 +14,12 @@ import tempfile
 from pathlib import Path
 
 import make_reviews
-from common import BENCH, alternate, last_json, report, run, scaffold, train_scaffolded
+from common import alternate, report, scaffolded_side, trainer_side
 
 SETTINGS = {"num_epochs": 1, "batch_size": 32, "learning_rate": 5e-5, "max_length": 128, "warmup_ratio": 0.06,
             "seed": 42}  # fmt: skip
+REFERENCE = "hf_trainer_text_classification.py"
 KEYS = {"eval_accuracy": "accuracy", "train_samples_per_second": "samples/s", "peak_mib": "peak MiB"}
-
-
-def scaffolded(model: str, train: Path, dev: Path, work: Path, settings: dict) -> dict:
-    scaffold(["--task", "text-classification", "--data", str(train), "--eval-data", str(dev), "--model", model],
-             work / "project")  # fmt: skip
-    metrics, peak = train_scaffolded(work / "project", settings, work / "ours")
-    return {"eval_accuracy": metrics["eval_accuracy"], "train_samples_per_second": metrics["train_samples_per_second"],
-            "peak_mib": peak}  # fmt: skip
-
-
-def trainer(model: str, train: Path, dev: Path, work: Path, settings: dict) -> dict:
-    s = settings
-    args = [model, str(train), str(dev), str(work / "trainer"), str(s["num_epochs"]), str(s["batch_size"]),
-            str(s["learning_rate"]), str(s["max_length"]), str(s["warmup_ratio"]), str(s["seed"])]  # fmt: skip
-    out, peak = run([str(BENCH / "hf_trainer_text_classification.py"), *args], BENCH)
-    result = last_json(out)
-    return {"eval_accuracy": result["eval_accuracy"], "train_samples_per_second": result["train_samples_per_second"],
-            "peak_mib": peak}  # fmt: skip
 
 
 def main() -> None:
@@ -51,11 +34,13 @@ def main() -> None:
         root = Path(tmp)
         train = make_reviews.write(root / "train.csv", args.rows, seed=1)
         dev = make_reviews.write(root / "dev.csv", max(300, args.rows // 6), seed=2)
+        new_args = ["--task", "text-classification", "--data", str(train), "--eval-data", str(dev), "--model", model]
+        data = [model, str(train), str(dev)]
         sides = {
-            "scaffolded": lambda work, seed: scaffolded(model, train, dev, work, {**settings, "seed": seed}),
-            "hf_trainer": lambda work, seed: trainer(model, train, dev, work, {**settings, "seed": seed}),
+            "scaffolded": lambda work, seeded: scaffolded_side(new_args, work, seeded, KEYS),
+            "hf_trainer": lambda work, seeded: trainer_side(REFERENCE, data, work, seeded, KEYS),
         }
-        rows = alternate(sides, args.repeats, root, settings["seed"])
+        rows = alternate(sides, args.repeats, root, settings)
     meta = {"model": "all-MiniLM-L6-v2", "rows": args.rows, "repeats": args.repeats, "settings": settings}
     report("text_classification", rows, KEYS, "train_samples_per_second", "eval_accuracy", meta)
 

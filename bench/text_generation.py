@@ -13,33 +13,19 @@ compares how far one epoch gets from the same start. Results: stdout, bench/resu
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import make_instructions
 import yaml
-from common import BENCH, alternate, last_json, report, run, scaffold, train_scaffolded
+from common import alternate, report, scaffold, scaffolded_side, trainer_side
 
 SETTINGS = {"num_epochs": 1, "batch_size": 16, "learning_rate": 2e-4, "max_length": 256, "warmup_ratio": 0.06,
             "seed": 42}  # fmt: skip
+REFERENCE = "hf_trainer_text_generation.py"
 KEYS = {"eval_loss": "eval loss", "train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s",
         "peak_mib": "peak MiB"}  # fmt: skip
 LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
-
-
-def scaffolded(model: Path, train: Path, dev: Path, work: Path, settings: dict) -> dict:
-    project = work / "project"
-    scaffold(["--task", "text-generation", "--peft", "lora", "--data", str(train), "--eval-data", str(dev),
-              "--model", str(model)], project)  # fmt: skip
-    metrics, peak = train_scaffolded(project, settings, work / "ours")
-    return {key: metrics[key] for key in KEYS if key != "peak_mib"} | {"peak_mib": peak}
-
-
-def trainer(model: Path, train: Path, dev: Path, work: Path, settings: dict, lora: dict) -> dict:
-    arguments = [str(model), str(train), str(dev), str(work / "trainer"), json.dumps({**settings, **lora})]
-    out, peak = run([str(BENCH / "hf_trainer_text_generation.py"), *arguments], BENCH)
-    return {key: last_json(out)[key] for key in KEYS if key != "peak_mib"} | {"peak_mib": peak}
 
 
 def lora_settings(model: Path, train: Path, work: Path) -> dict:
@@ -62,11 +48,14 @@ def main() -> None:
         dev = make_instructions.write(root / "dev.jsonl", max(300, args.rows // 6), seed=2)
         model = make_instructions.write_decoder(root / "decoder", train)
         lora = lora_settings(model, train, root / "settings")
+        new_args = ["--task", "text-generation", "--peft", "lora", "--data", str(train), "--eval-data", str(dev),
+                    "--model", str(model)]  # fmt: skip
+        data = [str(model), str(train), str(dev)]
         sides = {
-            "scaffolded": lambda work, seed: scaffolded(model, train, dev, work, {**settings, "seed": seed}),
-            "hf_trainer": lambda work, seed: trainer(model, train, dev, work, {**settings, "seed": seed}, lora),
+            "scaffolded": lambda work, seeded: scaffolded_side(new_args, work, seeded, KEYS),
+            "hf_trainer": lambda work, seeded: trainer_side(REFERENCE, data, work, seeded | lora, KEYS),
         }
-        rows = alternate(sides, args.repeats, root, settings["seed"])
+        rows = alternate(sides, args.repeats, root, settings)
     meta = {"model": "random-init Llama, 6 x 512", "rows": args.rows, "repeats": args.repeats, "settings": settings,
             "lora": lora}  # fmt: skip
     report("text_generation", rows, KEYS, "train_tokens_per_second", "eval_loss", meta)
