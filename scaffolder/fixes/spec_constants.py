@@ -7,12 +7,12 @@ import re
 
 import libcst as cst
 
+from scaffolder.fixes.nodes import dotted, parse
 from scaffolder.render import yaml_value
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import Diagnostic
 from scaffolder.validate.consistency import HUB_ID_CALLS, LABEL_CONSTANTS, spec_config
 from scaffolder.validate.contract import CONFIG_OBJECT
-from scaffolder.validate.project import dotted
 
 DESCRIPTION = "Set config.yaml entries and literal constants in the code that scaffold.toml decides to its values."
 
@@ -26,10 +26,12 @@ def apply(
     for path in sorted({d.file for d in diagnostics if d.code in ("P401", "P402")}):
         if path == "config.yaml":
             out[path], changed = fix_config(files[path], spec)
-        else:
+        elif (tree := parse(files[path])) is not None:
             transformer = _Constants(spec)
-            out[path] = cst.parse_module(files[path]).visit(transformer).code
+            out[path] = tree.visit(transformer).code
             changed = transformer.changed
+        else:
+            changed = []
         notes += [f"{path}: {change}" for change in changed]
     return out, notes
 

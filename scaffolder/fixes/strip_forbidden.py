@@ -10,9 +10,10 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import RemoveImportsVisitor
 
+from scaffolder.fixes.nodes import dotted, parse
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import Diagnostic
-from scaffolder.validate.project import dotted, imports_of, parse_file
+from scaffolder.validate.project import parse_file
 from scaffolder.validate.safety import FORBIDDEN_MODULES, forbidden_code, qualified_names, qualify
 
 DESCRIPTION = "Remove forbidden calls whose result is unused, and the forbidden imports left unused."
@@ -30,16 +31,16 @@ def apply(
 
 
 def strip(source: str) -> tuple[str, list[str]]:
-    module = parse_file("x.py", source)
-    if module.tree is None:
+    module, original = parse_file("x.py", source), parse(source)
+    if module.tree is None or original is None:
         return source, []
     stripper = _Stripper(qualified_names(module))
-    tree = module.tree.visit(stripper)
+    tree = original.visit(stripper)
     context = CodemodContext()
-    for imp in imports_of(parse_file("x.py", tree.code)):
+    for imp in parse_file("x.py", tree.code).imports:
         full = imp.module if imp.name is None else f"{imp.module}.{imp.name}"
         if any(full == m or full.startswith(m + ".") for modules in FORBIDDEN_MODULES.values() for m in modules):
-            RemoveImportsVisitor.remove_unused_import(context, imp.module, imp.name, _alias(imp.alias))
+            RemoveImportsVisitor.remove_unused_import(context, imp.module, imp.name, imp.asname)
     stripped = RemoveImportsVisitor(context).transform_module(tree)
     dropped = _imported(tree) - _imported(stripped)
     return stripped.code, stripper.removed + [f"import {name}" for name in sorted(dropped)]
@@ -49,10 +50,6 @@ def _imported(tree: cst.Module) -> set[str]:
     return {
         imp.module if imp.name is None else f"{imp.module}.{imp.name}" for imp in parse_file("x.py", tree.code).imports
     }
-
-
-def _alias(alias: cst.ImportAlias) -> str | None:
-    return dotted(alias.asname.name) if alias.asname and isinstance(alias.asname.name, cst.Name) else None
 
 
 class _Stripper(cst.CSTTransformer):
@@ -67,7 +64,7 @@ class _Stripper(cst.CSTTransformer):
         small = statement.body[0]
         if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
             return None
-        qualified = qualify(small.value.func, self.names)
+        qualified = qualify(dotted(small.value.func), self.names)
         if qualified is None or forbidden_code(qualified) not in STRIPPABLE:
             return None
         return cst.Module([]).code_for_node(small.value)

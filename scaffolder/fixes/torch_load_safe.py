@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from scaffolder.fixes.nodes import dotted, parse
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import Diagnostic
 from scaffolder.validate.project import parse_file
@@ -23,11 +24,11 @@ def apply(
 
 
 def add_weights_only(source: str) -> tuple[str, int]:
-    module = parse_file("x.py", source)
-    if module.tree is None:
+    module, tree = parse_file("x.py", source), parse(source)
+    if module.tree is None or tree is None:
         return source, 0
     transformer = _WeightsOnly(qualified_names(module))
-    return module.tree.visit(transformer).code, transformer.count
+    return tree.visit(transformer).code, transformer.count
 
 
 class _WeightsOnly(cst.CSTTransformer):
@@ -35,7 +36,7 @@ class _WeightsOnly(cst.CSTTransformer):
         self.names, self.count = names, 0
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        if qualify(updated.func, self.names) != "torch.load":
+        if qualify(dotted(updated.func), self.names) != "torch.load":
             return updated
         if any(arg.keyword is not None and arg.keyword.value == "weights_only" for arg in updated.args):
             return updated

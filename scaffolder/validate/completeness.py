@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 import re
-
-import libcst as cst
 
 from scaffolder.validate.diagnostics import Diagnostic
 from scaffolder.validate.project import Module, Project, dotted
@@ -22,8 +21,8 @@ def check(project: Project) -> list[Diagnostic]:
 
 def _stub_bodies(module: Module) -> list[Diagnostic]:
     found = []
-    for node in module.nodes(cst.FunctionDef):  # type: ignore[arg-type]
-        decorators = {dotted(d.decorator) for d in node.decorators}
+    for node in module.functions():
+        decorators = {dotted(d) for d in node.decorator_list}
         if decorators & EXEMPT_DECORATORS or not _is_stub(node.body):
             continue
         found.append(
@@ -31,32 +30,27 @@ def _stub_bodies(module: Module) -> list[Diagnostic]:
                 module.path,
                 module.line(node),
                 "I501",
-                f"`{node.name.value}` has no body",
-                f"write `{node.name.value}` or remove it",
+                f"`{node.name}` has no body",
+                f"write `{node.name}` or remove it",
             )
         )
     return found
 
 
-def _is_stub(body: cst.BaseSuite) -> bool:
-    statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
-    for statement in statements:
-        smalls = statement.body if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else None
-        if smalls is None:
+def _is_stub(body: list[ast.stmt]) -> bool:
+    """Only `pass`, `...` and docstrings."""
+    for statement in body:
+        expression = statement.value if isinstance(statement, ast.Expr) else None
+        value = expression.value if isinstance(expression, ast.Constant) else None
+        if not (isinstance(statement, ast.Pass) or isinstance(value, str) or value is Ellipsis):
             return False
-        for small in smalls:
-            value = small.value if isinstance(small, cst.Expr) else None
-            is_docstring = isinstance(value, (cst.SimpleString, cst.ConcatenatedString))
-            is_ellipsis = isinstance(value, cst.Ellipsis)
-            if not (isinstance(small, cst.Pass) or is_docstring or is_ellipsis):
-                return False
     return True
 
 
 def _not_implemented(module: Module) -> list[Diagnostic]:
     found = []
-    for node in module.nodes(cst.Raise):  # type: ignore[arg-type]
-        raised = node.exc.func if isinstance(node.exc, cst.Call) else node.exc
+    for node in module.nodes(ast.Raise):
+        raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
         if raised is not None and dotted(raised) == "NotImplementedError":
             found.append(
                 Diagnostic(

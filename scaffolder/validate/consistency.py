@@ -6,11 +6,11 @@ user's knobs in config.yaml and are not compared.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate.diagnostics import Diagnostic
-from scaffolder.validate.project import Module, Project, dotted
+from scaffolder.validate.project import Module, Project, dotted, first_argument, string
 
 HUB_ID_CALLS = ("from_pretrained",)
 LABEL_CONSTANTS = ("LABELS", "LABEL_NAMES", "CLASSES", "CLASS_NAMES")
@@ -73,32 +73,30 @@ def _yaml_line(text: str, key: str) -> int:
 def code_constants(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
     """Literal num_labels=, max_length= and hub ids in the code, and label lists, that contradict the spec."""
     found = []
-    for call in module.nodes(cst.Call):  # type: ignore[arg-type]
-        for arg in call.args:
-            keyword = arg.keyword.value if arg.keyword else None
+    for call in module.nodes(ast.Call):
+        for arg in call.keywords:
             expected = spec.num_labels
-            if keyword == "num_labels" and _int(arg.value) not in (None, expected):
+            if arg.arg == "num_labels" and _int(arg.value) not in (None, expected):
                 found.append(_constant(module, arg, f"num_labels={_int(arg.value)}", f"{expected} output(s)"))
         name = dotted(call.func) or ""
-        if name.endswith(HUB_ID_CALLS) and call.args and isinstance(call.args[0].value, cst.SimpleString):
-            value = str(call.args[0].value.evaluated_value)
-            if "/" in value or "-" in value:  # a hub id: the model must come from cfg.model_name_or_path
-                found.append(
+        value = string(first_argument(call)) if name.endswith(HUB_ID_CALLS) else None
+        if value is not None and ("/" in value or "-" in value):  # a hub id: it must come from cfg.model_name_or_path
+            found.append(
                     Diagnostic(
                         module.path, module.line(call), "P402",
                         f"hard-coded model {value!r}; the model comes from config.yaml (scaffold.toml: {spec.model!r})",
                         "pass cfg.model_name_or_path (scaffold check --fix does, where cfg is in scope)",
                     )
                 )  # fmt: skip
-    for assign in module.nodes(cst.Assign):  # type: ignore[arg-type]
-        targets = [dotted(t.target) for t in assign.targets]
+    for assign in module.nodes(ast.Assign):
+        targets = [dotted(t) for t in assign.targets]
         labels = _strings(assign.value) if any(t in LABEL_CONSTANTS for t in targets) else None
         if labels is not None and labels != list(spec.labels):
             found.append(_constant(module, assign, f"labels {labels}", f"labels {list(spec.labels)}"))
     return found
 
 
-def _constant(module: Module, node: cst.CSTNode, got: str, expected: str) -> Diagnostic:
+def _constant(module: Module, node: ast.AST, got: str, expected: str) -> Diagnostic:
     return Diagnostic(
         module.path,
         module.line(node),
@@ -108,23 +106,21 @@ def _constant(module: Module, node: cst.CSTNode, got: str, expected: str) -> Dia
     )
 
 
-def _int(node: cst.BaseExpression) -> int | None:
-    return int(node.value) if isinstance(node, cst.Integer) else None
+def _int(node: ast.expr) -> int | None:
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
 
 
-def _strings(node: cst.BaseExpression) -> list[str] | None:
-    if not isinstance(node, (cst.List, cst.Tuple)):
+def _strings(node: ast.expr) -> list[str] | None:
+    if not isinstance(node, (ast.List, ast.Tuple)):
         return None
-    values = [e.value for e in node.elements]
-    if not all(isinstance(v, cst.SimpleString) for v in values):
-        return None
-    return [str(v.evaluated_value) for v in values]  # type: ignore[attr-defined]
+    values = [string(element) for element in node.elts]
+    return None if None in values else values  # type: ignore[return-value]
 
 
 def _peft(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
     if module.path != "model.py":
         return []
-    wraps = any(dotted(c.func) in ("get_peft_model", "peft.get_peft_model") for c in module.nodes(cst.Call))
+    wraps = any(dotted(c.func) in ("get_peft_model", "peft.get_peft_model") for c in module.nodes(ast.Call))
     if spec.peft == "none" and wraps:
         return [
             Diagnostic(

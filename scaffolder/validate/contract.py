@@ -5,12 +5,11 @@ The table is the contract; the LLM prompt states the same table, and this check 
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
-import libcst as cst
-
 from scaffolder.validate.diagnostics import Diagnostic
-from scaffolder.validate.project import Module, Params, Project
+from scaffolder.validate.project import Module, Params, Project, string
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,10 @@ def _metrics_written(project: Project) -> list[Diagnostic]:
     for module in project.parsed():
         if module.path.startswith("tests/"):
             continue
-        texts = [s.evaluated_value for s in module.nodes(cst.SimpleString)]
-        texts += [part.value for part in module.nodes(cst.FormattedStringText)]
-        if any(isinstance(t, str) and (t == "metrics.json" or t.endswith("/metrics.json")) for t in texts):
+        texts = [
+            text for node in module.nodes(ast.Constant) if (text := string(node)) is not None
+        ]  # f-string parts too
+        if any(text == "metrics.json" or text.endswith("/metrics.json") for text in texts):
             return []
     return [
         Diagnostic(
@@ -130,12 +130,8 @@ def _config_keys(project: Project) -> list[Diagnostic]:
     allowed = set(config) | _config_methods(project)
     found = []
     for module in project.parsed():
-        for node in module.nodes(cst.Attribute):
-            if (
-                isinstance(node.value, cst.Name)
-                and node.value.value == CONFIG_OBJECT
-                and node.attr.value not in allowed
-            ):
+        for node in module.nodes(ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == CONFIG_OBJECT and node.attr not in allowed:
                 found.append(_missing_key(module, node))
     return found
 
@@ -146,15 +142,15 @@ def _config_methods(project: Project) -> set[str]:
     if module is None:
         return set()
     return {
-        statement.name.value
-        for cls in module.nodes(cst.ClassDef)
-        for statement in cls.body.body
-        if isinstance(statement, cst.FunctionDef)
+        statement.name
+        for cls in module.nodes(ast.ClassDef)
+        for statement in cls.body
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
 
 
-def _missing_key(module: Module, node: cst.Attribute) -> Diagnostic:
-    key = node.attr.value
+def _missing_key(module: Module, node: ast.Attribute) -> Diagnostic:
+    key = node.attr
     return Diagnostic(
         module.path,
         module.line(node),

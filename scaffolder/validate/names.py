@@ -9,8 +9,6 @@ import difflib
 import symtable
 from collections.abc import Iterator, Sequence
 
-import libcst as cst
-
 from scaffolder.validate.diagnostics import Diagnostic
 from scaffolder.validate.project import Module, Project
 
@@ -57,12 +55,12 @@ def project_module_aliases(project: Project, module: Module) -> dict[str, Module
 def _attributes(project: Project, module: Module) -> list[Diagnostic]:
     aliases = project_module_aliases(project, module)
     found = []
-    for node in module.nodes(cst.Attribute):  # type: ignore[arg-type]
-        if isinstance(node.value, cst.Name) and node.value.value in aliases:
-            target = aliases[node.value.value]
-            name = node.attr.value
+    for node in module.nodes(ast.Attribute):
+        if isinstance(node.value, ast.Name) and node.value.id in aliases:
+            target = aliases[node.value.id]
+            name = node.attr
             if name not in target.definitions and f"{target.name}.{name}" not in project.modules:
-                message = f"`{node.value.value}.{name}`: {target.path} does not define `{name}`"
+                message = f"`{node.value.id}.{name}`: {target.path} does not define `{name}`"
                 hint = f"define `{name}` in {target.path} or use a name it defines"
                 found.append(Diagnostic(module.path, module.line(node), "N102", message, hint))
     return found
@@ -76,15 +74,16 @@ def undefined_names(module: Module) -> dict[str, int]:
     libcst's scope analysis gives the same answer 7 times slower (the 169 golden modules), and this runs on every
     file of every generation. Annotations count as reads even where `from __future__ import annotations` leaves
     them unevaluated: a type checker still resolves them."""
+    if module.tree is None:  # E001 reports it
+        return {}
     try:
-        tree = ast.parse(module.source)
         table = symtable.symtable(module.source, module.path, "exec")
-    except SyntaxError:  # E001 reports it
+    except SyntaxError:  # parses but does not compile (`return` outside a function): the smoke run reports it
         return {}
     bound = {s.get_name() for s in _symbols(table) if s.is_assigned() or s.is_imported()}
     bound |= {name for scope in _scopes(table) for name in _declared_global_and_assigned(scope)}
     first: dict[str, int] = {}
-    for name, line in _global_reads(tree.body, table):
+    for name, line in _global_reads(module.tree.body, table):
         if name not in bound and name not in BUILTINS and name not in MODULE_DUNDERS:
             first[name] = min(first.get(name, line), line)
     return first

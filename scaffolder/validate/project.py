@@ -1,19 +1,20 @@
 """A generated project as the checks see it: parsed modules, their top-level symbols, and config.yaml.
 
 Built once from `{path: text}` (nothing is read from disk), so the same checks run on a render in memory, on
-an LLM answer, and on a project on disk.
+an LLM answer, and on a project on disk. The checks read CPython's own syntax trees (`ast`): they only look, and
+`ast` parses and walks a project several times faster than libcst. The fixes, which rewrite code and must keep
+its comments and layout, parse with libcst themselves.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
+import ast
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+Node = TypeVar("Node", bound=ast.AST)
+Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 @dataclass(frozen=True)
@@ -36,40 +37,36 @@ class Module:
     path: str  # relative, e.g. "tests/smoke.py"
     name: str  # dotted, e.g. "tests.smoke"
     source: str
-    tree: cst.Module | None  # None when it does not parse
+    tree: ast.Module | None  # None when it does not parse
     syntax_error: str | None = None
     line_of_error: int = 1
 
-    @cached_property
-    def wrapper(self) -> MetadataWrapper:
-        assert self.tree is not None
-        return MetadataWrapper(self.tree, unsafe_skip_copy=True)
-
-    @cached_property
-    def positions(self) -> Any:
-        return self.wrapper.resolve(PositionProvider)
-
-    def line(self, node: cst.CSTNode) -> int:
-        try:
-            return int(self.positions[node].start.line)
-        except KeyError:
-            return 1
+    @staticmethod
+    def line(node: ast.AST) -> int:
+        return int(getattr(node, "lineno", 1))
 
     @cached_property
     def imports(self) -> list[ImportInfo]:
         return imports_of(self)
 
-    def nodes(self, kind: type[cst.CSTNode]) -> list[Any]:
+    def nodes(self, kind: type[Node]) -> list[Node]:
         """Every node of one concrete kind, in source order."""
-        return self._nodes.get(kind, [])
+        return self._nodes.get(kind, [])  # type: ignore[return-value]
+
+    def functions(self) -> list[Function]:
+        """Every def, async or not, in source order."""
+        both: list[Function] = [*self.nodes(ast.FunctionDef), *self.nodes(ast.AsyncFunctionDef)]
+        return sorted(both, key=lambda node: (node.lineno, node.col_offset))
 
     @cached_property
-    def _nodes(self) -> dict[type[cst.CSTNode], list[Any]]:
+    def _nodes(self) -> dict[type[ast.AST], list[ast.AST]]:
         """All nodes bucketed by type, in one walk: the checks ask for a dozen kinds per module."""
-        buckets: dict[type[cst.CSTNode], list[Any]] = {}
+        buckets: dict[type[ast.AST], list[ast.AST]] = {}
         if self.tree is not None:
-            for node in _all_nodes(self.tree):
+            for node in ast.walk(self.tree):
                 buckets.setdefault(type(node), []).append(node)
+        for nodes in buckets.values():  # ast.walk goes breadth first
+            nodes.sort(key=lambda node: (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)))
         return buckets
 
     @cached_property
@@ -128,77 +125,89 @@ def module_name(path: str) -> str:
 
 def parse_file(path: str, text: str) -> Module:
     try:
-        return Module(path, module_name(path), text, cst.parse_module(text))
-    except cst.ParserSyntaxError as exc:
-        return Module(path, module_name(path), text, None, exc.message, exc.raw_line)
+        return Module(path, module_name(path), text, ast.parse(text, filename=path))
+    except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
+        line = exc.lineno if isinstance(exc, SyntaxError) and exc.lineno else 1
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        return Module(path, module_name(path), text, None, message, line)
 
 
-def params_of(node: cst.FunctionDef, skip_first: bool = False) -> Params:
-    p = node.params
-    positional = [param.name.value for param in (*p.posonly_params, *p.params)]
-    required = [param.name.value for param in (*p.posonly_params, *p.params) if param.default is None]
+def params_of(node: Function, skip_first: bool = False) -> Params:
+    args = node.args
+    positional = [arg.arg for arg in (*args.posonlyargs, *args.args)]
+    required = positional[: len(positional) - len(args.defaults)]  # defaults belong to the last ones
     if skip_first and positional:
         required = [name for name in required if name != positional[0]]
         positional = positional[1:]
-    keyword_only = [param.name.value for param in p.kwonly_params]
-    required += [param.name.value for param in p.kwonly_params if param.default is None]
+    keyword_only = [arg.arg for arg in args.kwonlyargs]
+    required += [arg.arg for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True) if default is None]
     return Params(
         positional=tuple(positional),
         required=tuple(required),
         keyword_only=tuple(keyword_only),
-        var_positional=isinstance(p.star_arg, cst.Param),
-        var_keyword=p.star_kwarg is not None,
+        var_positional=args.vararg is not None,
+        var_keyword=args.kwarg is not None,
     )
 
 
-def _class_params(node: cst.ClassDef) -> Params | None:
+def _class_params(node: ast.ClassDef) -> Params | None:
     """Parameters of the class's own __init__; None when it inherits one (we cannot see it)."""
-    for statement in node.body.body:
-        if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+    for statement in node.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == "__init__":
             return params_of(statement, skip_first=True)
     return None
 
 
-def _bindings(statement: cst.CSTNode) -> list[tuple[str, Params | None, bool]]:
+def _bindings(statement: ast.stmt) -> list[tuple[str, Params | None, bool]]:
     """(name, parameters, imported) for each top-level name a statement binds."""
-    if isinstance(statement, cst.FunctionDef):
-        return [(statement.name.value, params_of(statement), False)]
-    if isinstance(statement, cst.ClassDef):
-        return [(statement.name.value, _class_params(statement), False)]
-    if isinstance(statement, (cst.If, cst.Try)):  # definitions under `if TYPE_CHECKING:` or try/except ImportError
-        return [binding for inner in statement.body.body for binding in _bindings(inner)]
-    if not isinstance(statement, cst.SimpleStatementLine):
-        return []
-    found: list[tuple[str, Params | None, bool]] = []
-    for small in statement.body:
-        if isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
-            found += [(name, None, False) for target in targets for name in _target_names(target)]
-        elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
-            for alias in small.names:
-                bound = alias.asname.name if alias.asname else alias.name
-                name = dotted(bound) if isinstance(bound, (cst.Name, cst.Attribute)) else None
-                if name:
-                    found.append((name.split(".")[0], None, True))  # `import a.b` binds `a`
-    return found
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in _target_names(element.value)]
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [(statement.name, params_of(statement), False)]
+    if isinstance(statement, ast.ClassDef):
+        return [(statement.name, _class_params(statement), False)]
+    if isinstance(statement, (ast.If, ast.Try)):  # definitions under `if TYPE_CHECKING:` or try/except ImportError
+        return [binding for inner in statement.body for binding in _bindings(inner)]
+    if isinstance(statement, ast.Assign):
+        return [(name, None, False) for target in statement.targets for name in _target_names(target)]
+    if isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        return [(name, None, False) for name in _target_names(statement.target)]
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        # `import a.b` binds `a`
+        return [
+            ((alias.asname or alias.name).split(".")[0], None, True) for alias in statement.names if alias.name != "*"
+        ]
     return []
 
 
-def dotted(node: cst.BaseExpression) -> str | None:
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _target_names(element)]
+    return []
+
+
+def dotted(node: ast.AST | None) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
         base = dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else None
+        return f"{base}.{node.attr}" if base else None
     return None
+
+
+def first_argument(call: ast.Call) -> ast.expr | None:
+    """The first argument a call passes, by position or else by keyword."""
+    if call.args:
+        return call.args[0]
+    return call.keywords[0].value if call.keywords else None
+
+
+def string(node: ast.AST | None) -> str | None:
+    """The value of a string literal, else None."""
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 @dataclass(frozen=True)
@@ -208,80 +217,35 @@ class ImportInfo:
     local: str
     module: str  # absolute dotted module
     name: str | None  # None for `import module`
-    node: cst.CSTNode  # the Import/ImportFrom statement
-    alias: cst.ImportAlias
+    asname: str | None  # `as <asname>`
+    node: ast.Import | ast.ImportFrom
 
 
 def imports_of(module: Module) -> list[ImportInfo]:
     found: list[ImportInfo] = []
-    if module.tree is None:
-        return found
-    for node in [*module.nodes(cst.Import), *module.nodes(cst.ImportFrom)]:
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                full = dotted(alias.name) or ""
-                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
-                found.append(
-                    ImportInfo(local or full.split(".")[0], full if local else full.split(".")[0], None, node, alias)
-                )
-        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-            source = _absolute(module, node)
-            for alias in node.names:
-                name = dotted(alias.name) or ""
-                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
-                found.append(ImportInfo(local, source, name, node, alias))
+    for node in module.nodes(ast.Import):
+        for alias in node.names:
+            head = alias.name.split(".")[0]
+            module_name = alias.name if alias.asname else head
+            found.append(ImportInfo(alias.asname or head, module_name, None, alias.asname, node))
+    for node_from in module.nodes(ast.ImportFrom):
+        source = _absolute(module, node_from)
+        found += [
+            ImportInfo(alias.asname or alias.name, source, alias.name, alias.asname, node_from)
+            for alias in node_from.names
+            if alias.name != "*"
+        ]
     return found
 
 
-def _absolute(module: Module, node: cst.ImportFrom) -> str:
+def _absolute(module: Module, node: ast.ImportFrom) -> str:
     """The absolute module an ImportFrom names, resolving `from . import x` against the importing module."""
-    base = dotted(node.module) if node.module else ""
-    dots = len(node.relative)
+    base = node.module or ""
+    dots = node.level
     if not dots:
-        return base or ""
+        return base
     package = module.name.split(".")
     if not module.path.endswith("__init__.py"):
         package = package[:-1]
     package = package[: len(package) - (dots - 1)] if dots > 1 else package
     return ".".join([*package, base] if base else package)
-
-
-def _all_nodes(tree: cst.CSTNode) -> list[cst.CSTNode]:
-    """Every node of a tree; the expressions and statements of each kind in source order (whitespace and
-    punctuation nodes may come in another).
-
-    Read straight from the nodes' dataclass fields: libcst's visitor walks the same nodes three times slower,
-    and every check of every file waits for this walk."""
-    collected: list[cst.CSTNode] = []
-    pending: list[cst.CSTNode] = [tree]
-    while pending:
-        node = pending.pop()
-        collected.append(node)
-        children: list[cst.CSTNode] = []
-        for name in _fields_in_source_order(type(node)):
-            value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                children.append(value)
-            elif isinstance(value, (tuple, list)):
-                children += [item for item in value if isinstance(item, cst.CSTNode)]
-        pending += reversed(children)
-    return collected
-
-
-_BLOCKS = ("body", "handlers", "orelse", "finalbody")  # after the header, in this order
-
-
-@functools.cache
-def _fields_in_source_order(kind: type[cst.CSTNode]) -> tuple[str, ...]:
-    """A node type's fields in the order its parts appear in source. Declaration order is that order except
-    where a node holds an indented block (decorators come first, blocks last), in `body if test else orelse`
-    and in a `keyword=value` argument."""
-    names = [f.name for f in dataclasses.fields(kind)]
-    if "body" in names and kind not in (cst.IfExp, cst.Lambda):
-        header = [name for name in names if name not in _BLOCKS and name != "decorators"]
-        names = [name for name in ("decorators", *header, *_BLOCKS) if name in names]
-    elif kind is cst.IfExp:
-        names = ["body", "test", "orelse", *(name for name in names if name not in ("body", "test", "orelse"))]
-    elif kind is cst.Arg:
-        names = ["keyword", *(name for name in names if name != "keyword")]
-    return tuple(names)

@@ -6,10 +6,10 @@ writing, by their qualified names after import aliases are resolved.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from scaffolder.validate.diagnostics import Diagnostic
-from scaffolder.validate.project import Module, Project, dotted
+from scaffolder.validate.project import Module, Project, dotted, first_argument, string
 
 # Modules whose import alone is out of lane: code -> modules.
 FORBIDDEN_MODULES = {
@@ -77,7 +77,7 @@ def check(project: Project, allow_remote_code: bool = False) -> list[Diagnostic]
     for module in project.parsed():
         names = qualified_names(module)
         found += _imports(module)
-        for call in module.nodes(cst.Call):  # type: ignore[arg-type]
+        for call in module.nodes(ast.Call):
             found += _call(module, call, names, allow_remote_code)
     return found
 
@@ -87,8 +87,8 @@ def qualified_names(module: Module) -> dict[str, str]:
     return {imp.local: imp.module if imp.name is None else f"{imp.module}.{imp.name}" for imp in module.imports}
 
 
-def qualify(func: cst.BaseExpression, names: dict[str, str]) -> str | None:
-    name = dotted(func)
+def qualify(name: str | None, names: dict[str, str]) -> str | None:
+    """A dotted name (`sp.run`) with its head resolved through the imports (`subprocess.run`)."""
     if name is None:
         return None
     head, _, rest = name.partition(".")
@@ -118,9 +118,9 @@ def _imports(module: Module) -> list[Diagnostic]:
     return found
 
 
-def _call(module: Module, call: cst.Call, names: dict[str, str], allow_remote_code: bool) -> list[Diagnostic]:
+def _call(module: Module, call: ast.Call, names: dict[str, str], allow_remote_code: bool) -> list[Diagnostic]:
     found = []
-    qualified = qualify(call.func, names)
+    qualified = qualify(dotted(call.func), names)
     code = forbidden_code(qualified) if qualified else None
     if code is not None:
         found.append(Diagnostic(module.path, module.line(call), code, f"calls {qualified}()", HINTS[code]))
@@ -158,41 +158,36 @@ def _call(module: Module, call: cst.Call, names: dict[str, str], allow_remote_co
     return found
 
 
-def _keyword_is_true(call: cst.Call, keyword: str) -> bool:
+def _keyword_is_true(call: ast.Call, keyword: str) -> bool:
     return any(
-        arg.keyword is not None
-        and arg.keyword.value == keyword
-        and isinstance(arg.value, cst.Name)
-        and arg.value.value == "True"
-        for arg in call.args
+        arg.arg == keyword and isinstance(arg.value, ast.Constant) and arg.value.value is True for arg in call.keywords
     )
 
 
-def _escaping_write(call: cst.Call, qualified: str | None) -> str | None:
+def _escaping_write(call: ast.Call, qualified: str | None) -> str | None:
     """The out-of-project location a write/delete call names by a literal, else None."""
-    if qualified in WRITERS and call.args:
+    target = first_argument(call)
+    if qualified in WRITERS and target is not None:
         if qualified in ("open", "io.open") and not _opens_for_writing(call):
             return None
-        return _outside(call.args[0].value)
+        return _outside(target)
     func = call.func
-    if isinstance(func, cst.Attribute) and func.attr.value in PATH_WRITERS and isinstance(func.value, cst.Call):
+    if isinstance(func, ast.Attribute) and func.attr in PATH_WRITERS and isinstance(func.value, ast.Call):
         inner = func.value
-        if dotted(inner.func) in ("Path", "pathlib.Path") and inner.args:
-            return _outside(inner.args[0].value)
+        if dotted(inner.func) in ("Path", "pathlib.Path") and (path := first_argument(inner)) is not None:
+            return _outside(path)
     return None
 
 
-def _opens_for_writing(call: cst.Call) -> bool:
-    mode = call.args[1].value if len(call.args) > 1 and call.args[1].keyword is None else None
-    mode = mode or next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "mode"), None)
-    return isinstance(mode, cst.SimpleString) and any(c in mode.evaluated_value for c in "wax+")
+def _opens_for_writing(call: ast.Call) -> bool:
+    mode = call.args[1] if len(call.args) > 1 else next((a.value for a in call.keywords if a.arg == "mode"), None)
+    return any(c in (string(mode) or "") for c in "wax+")
 
 
-def _outside(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = str(node.evaluated_value)
-        if value.startswith(("/", "~")) or ".." in value.split("/"):
-            return value
-    if isinstance(node, cst.Call) and dotted(node.func) in ("Path.home", "pathlib.Path.home", "os.path.expanduser"):
+def _outside(node: ast.expr) -> str | None:
+    value = string(node)
+    if value is not None and (value.startswith(("/", "~")) or ".." in value.split("/")):
+        return value
+    if isinstance(node, ast.Call) and dotted(node.func) in ("Path.home", "pathlib.Path.home", "os.path.expanduser"):
         return "the home folder"
     return None

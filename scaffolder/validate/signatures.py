@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
-
-import libcst as cst
 
 from scaffolder.validate.diagnostics import Diagnostic
 from scaffolder.validate.names import project_module_aliases
@@ -15,7 +14,7 @@ def check(project: Project) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for module in project.parsed():
         targets = _callables(project, module)
-        for call in module.nodes(cst.Call):  # type: ignore[arg-type]
+        for call in module.nodes(ast.Call):
             target = _resolve(call.func, targets, project_module_aliases(project, module))
             if target is not None:
                 label, params = target
@@ -40,21 +39,21 @@ def _callables(project: Project, module: Module) -> dict[str, tuple[str, Params]
 
 
 def _resolve(
-    func: cst.BaseExpression, names: dict[str, tuple[str, Params]], modules: dict[str, Module]
+    func: ast.expr, names: dict[str, tuple[str, Params]], modules: dict[str, Module]
 ) -> tuple[str, Params] | None:
-    if isinstance(func, cst.Name):
-        return names.get(func.value)
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in modules:
-        target = modules[func.value.value]
-        params = target.definitions.get(func.attr.value)
-        return (f"{func.attr.value}() of {target.path}", params) if params is not None else None
+    if isinstance(func, ast.Name):
+        return names.get(func.id)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in modules:
+        target = modules[func.value.id]
+        params = target.definitions.get(func.attr)
+        return (f"{func.attr}() of {target.path}", params) if params is not None else None
     return None
 
 
-def mismatches(call: cst.Call, params: Params) -> list[tuple[str, str, str]]:
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    keywords = [arg.keyword.value for arg in call.args if arg.keyword is not None]
-    unpacks = any(arg.star for arg in call.args)
+def mismatches(call: ast.Call, params: Params) -> list[tuple[str, str, str]]:
+    positional = [arg for arg in call.args if not isinstance(arg, ast.Starred)]
+    keywords = [keyword.arg for keyword in call.keywords if keyword.arg is not None]
+    unpacks = len(positional) < len(call.args) or len(keywords) < len(call.keywords)  # *args or **kwargs
     found = []
     if not params.var_positional and not unpacks and len(positional) > len(params.positional):
         found.append(
