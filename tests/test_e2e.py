@@ -53,6 +53,17 @@ def test_new_commits_and_smoke_trains(case: str, tmp_path: Path) -> None:
     assert not git.Repo(tmp_path / case).is_dirty(untracked_files=True)
 
 
+def test_a_smoke_run_gives_the_same_losses_every_time(tmp_path: Path) -> None:
+    """The tiny model's weights, its tokenizer and the training are all seeded: a smoke check that passed or
+    failed by chance would fail `scaffold new` at random."""
+    runs = [run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"), "--output", "p",
+                    "--json", cwd=tmp_path)]  # fmt: skip
+    runs.append(run_cli("smoke", "p", "--json", cwd=tmp_path))
+    assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr
+    first = json.loads(runs[0].stdout.strip().splitlines()[-1])["smoke"]["losses"]
+    assert json.loads(runs[1].stdout.strip().splitlines()[-1])["losses"] == first
+
+
 @pytest.fixture(scope="module")
 def minilm_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project on the real MiniLM encoder, trained for real on the shipped example data."""

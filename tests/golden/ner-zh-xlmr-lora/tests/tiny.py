@@ -11,12 +11,13 @@ import json
 import math
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, set_seed
 
 import train
 from config import Config, load_config
@@ -60,13 +61,24 @@ def smoke_tokenizer(cfg: Config, texts: list[str]) -> PreTrainedTokenizerBase:
 
 
 def train_wordpiece(texts: list[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
-    """A BERT-style tokenizer: [CLS] text [SEP] (text pair) [SEP]."""
+    """A BERT-style tokenizer: [CLS] text [SEP] (text pair) [SEP].
+
+    Its vocabulary is every character seen (alone and as a `##` continuation) and the most frequent words, ties
+    broken alphabetically. tokenizers' WordPieceTrainer is not used: its vocabulary and ids change from one
+    process to the next, and the smoke run's loss with them.
+    """
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     # BertNormalizer puts spaces around CJK characters, so Chinese or Japanese text splits into characters.
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=False), pre_tokenizers.BertPreTokenizer()
+    words = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
+    characters = sorted({character for word in words for character in word})
+    pieces = [*specials, *characters, *(f"##{character}" for character in characters)]
+    by_count = sorted((word for word in words if len(word) > 1), key=lambda word: (-words[word], word))
+    vocab = {token: i for i, token in enumerate([*pieces, *by_count[: max(vocab_size - len(pieces), 0)]])}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -180,6 +192,7 @@ def smoke_run(
     the metrics and (task by task, `check_reload`) that the saved model reloads and predicts as trained."""
     started = time.perf_counter()
     cfg = smoke_config(workdir, **settings)
+    set_seed(cfg.seed)  # the tiny model's random weights: a smoke run gives the same losses every time
     model_dir = workdir / "tiny-model"
     build_tiny_model(cfg, model_dir)
     cfg, metrics, losses = train_tiny(cfg, model_dir)
