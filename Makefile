@@ -33,13 +33,14 @@ lint: install
 	$(BIN)/mypy
 
 # Scaffolded projects against the Hugging Face Trainer (same model, data, hyperparameters; half an hour on a
-# 2-core CPU), and `scaffold new` against copier. Results in bench/results/.
+# 2-core CPU), `scaffold new` against copier, and the smoke run of every task. Results in bench/results/.
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/text_classification.py --rows 3000
 	$(BIN)/python bench/token_classification.py --sentences 3000 --repeats 3
 	$(BIN)/python bench/text_generation.py --rows 3000
 	$(BIN)/python bench/scaffold_speed.py --repeats 9
+	$(BIN)/python bench/smoke_speed.py
 
 clean:
 	rm -rf $(VENV) demo-reviews dist build
