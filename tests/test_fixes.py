@@ -153,7 +153,8 @@ def test_spec_constants_rewrite_config_and_code(tmp_path: Path) -> None:
 
 
 FIXABLE = ["misspelled import", "missing import", "requests", "label count in code", "hub id in code",
-           "labels in config", "max length in config", "os.system", "subprocess", "torch.load"]  # fmt: skip
+           "hub id by keyword", "labels in config", "max length in config", "os.system", "subprocess",
+           "torch.load"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FIXABLE)

@@ -82,12 +82,12 @@ def code_constants(module: Module, spec: ProjectSpec) -> list[Diagnostic]:
         value = string(first_argument(call)) if name.endswith(HUB_ID_CALLS) else None
         if value is not None and ("/" in value or "-" in value):  # a hub id: it must come from cfg.model_name_or_path
             found.append(
-                    Diagnostic(
-                        module.path, module.line(call), "P402",
-                        f"hard-coded model {value!r}; the model comes from config.yaml (scaffold.toml: {spec.model!r})",
-                        "pass cfg.model_name_or_path (scaffold check --fix does, where cfg is in scope)",
-                    )
-                )  # fmt: skip
+                Diagnostic(
+                    module.path, module.line(call), "P402",
+                    f"hard-coded model {value!r}; the model comes from config.yaml (scaffold.toml: {spec.model!r})",
+                    "pass cfg.model_name_or_path (scaffold check --fix does, where cfg is in scope)",
+                )
+            )  # fmt: skip
     for assign in module.nodes(ast.Assign):
         targets = [dotted(t) for t in assign.targets]
         labels = _strings(assign.value) if any(t in LABEL_CONSTANTS for t in targets) else None

@@ -171,10 +171,8 @@ def _bindings(statement: ast.stmt) -> list[tuple[str, Params | None, bool]]:
     if isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
         return [(name, None, False) for name in _target_names(statement.target)]
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        # `import a.b` binds `a`
-        return [
-            ((alias.asname or alias.name).split(".")[0], None, True) for alias in statement.names if alias.name != "*"
-        ]
+        names = [alias.asname or alias.name for alias in statement.names if alias.name != "*"]
+        return [(name.split(".")[0], None, True) for name in names]  # `import a.b` binds `a`
     return []
 
 
