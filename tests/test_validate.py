@@ -82,6 +82,7 @@ MUTATIONS = {
     "remote code": ("model.py", "trust_remote_code=cfg.trust_remote_code,\n    )", "trust_remote_code=True,\n    )",
                     "S608"),
     "syntax": ("data.py", "def read_records(", "def read_records((", "E001"),
+    "does not compile": ("data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 0\nreturn SPLIT_SEED", "E001"),
 }  # fmt: skip
 
 

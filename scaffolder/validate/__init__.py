@@ -23,7 +23,7 @@ def check_files(files: dict[str, str], spec: ProjectSpec | None = None) -> list[
 
 def _syntax(project: Project) -> list[Diagnostic]:
     return [
-        Diagnostic(m.path, m.line_of_error, "E001", f"does not parse: {m.syntax_error}", "fix the syntax")
+        Diagnostic(m.path, m.line_of_error, "E001", f"is not valid Python: {m.syntax_error}", "fix the syntax")
         for m in project.modules.values()
         if m.tree is None
     ]

@@ -22,7 +22,7 @@ class Diagnostic:
 
 
 CODES = {
-    "E001": "a Python file does not parse",
+    "E001": "a Python file does not parse or compile",
     "N101": "import of a name the project module does not define",
     "N102": "attribute of a project module that it does not define",
     "N103": "a name used but defined nowhere in its module",

@@ -76,10 +76,7 @@ def undefined_names(module: Module) -> dict[str, int]:
     them unevaluated: a type checker still resolves them."""
     if module.tree is None:  # E001 reports it
         return {}
-    try:
-        table = symtable.symtable(module.source, module.path, "exec")
-    except SyntaxError:  # parses but does not compile (`return` outside a function): the smoke run reports it
-        return {}
+    table = symtable.symtable(module.source, module.path, "exec")  # it compiled: no SyntaxError
     bound = {s.get_name() for s in _symbols(table) if s.is_assigned() or s.is_imported()}
     bound |= {name for scope in _scopes(table) for name in _declared_global_and_assigned(scope)}
     first: dict[str, int] = {}
