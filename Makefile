@@ -39,7 +39,7 @@ bench: install
 	$(BIN)/python bench/text_classification.py --rows 3000
 	$(BIN)/python bench/token_classification.py --sentences 3000 --repeats 3
 	$(BIN)/python bench/text_generation.py --rows 3000
-	$(BIN)/python bench/scaffold_speed.py --repeats 9
+	$(BIN)/python bench/scaffold_speed.py --repeats 15
 	$(BIN)/python bench/smoke_speed.py
 
 clean:
