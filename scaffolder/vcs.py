@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 from scaffolder.errors import MissingToolError, OutputError
 
 if TYPE_CHECKING:
-    import git
-
     from scaffolder.generator import GeneratorRecord
 
 GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
@@ -94,10 +92,6 @@ def _git(path: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def _identity_env(repo: git.Repo) -> dict[str, str]:
-    return _identity(Path(repo.working_dir))
-
-
 def _identity(path: Path) -> dict[str, str]:
     """Nothing when git knows who the user is (their commits are theirs), else scaffolder's identity."""
     for role in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
@@ -163,7 +157,7 @@ def commit_changes(project: Path, files: dict[str, str], message: str) -> str:
     for relative, text in files.items():
         (project / relative).write_text(text, encoding="utf-8")
     repo.git.add("--", *files)
-    repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity_env(repo))
+    repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity(project))
     return repo.head.commit.hexsha
 
 
@@ -189,7 +183,7 @@ def commit_tree(project: Path, files: dict[str, str], parent: str, message: str)
         with (Path(tmp) / "index-info").open("rb") as stdin:
             repo.git.update_index("--index-info", istream=stdin, env=env)
         tree = repo.git.write_tree(env=env)
-    return repo.git.commit_tree(tree, "-p", parent, "-m", message, env=_identity_env(repo))
+    return repo.git.commit_tree(tree, "-p", parent, "-m", message, env=_identity(project))
 
 
 def tree_of(project: Path, rev: str) -> str:
@@ -227,7 +221,7 @@ def merge(project: Path, commit: str, message: str) -> list[str]:
 
     repo = git.Repo(project)
     try:
-        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit, env=_identity_env(repo))
+        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit, env=_identity(project))
         return []
     except git.GitCommandError:
         conflicted = repo.git.diff("--name-only", "--diff-filter=U").splitlines()
