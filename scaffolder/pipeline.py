@@ -66,15 +66,17 @@ def new_project(
 
 
 def validated(files: dict[str, str], spec: ProjectSpec) -> dict[str, str]:
-    """Check the generated files across each other and against the spec, apply the fixes, and refuse what is
-    still wrong: nothing is written or run that fails its checks."""
+    """Check a template render across files and against the spec, apply the fixes, and refuse what is still
+    wrong: nothing is written or run that fails its checks. Every caller passes a render of scaffolder's own
+    templates, so an error left is scaffolder's bug."""
     from scaffolder.fixes import fix_files
 
     result = fix_files(files, spec)
     if result.errors:
         first = result.errors[0]
         raise GenerationError(
-            f"the generated project fails {len(result.errors)} check(s), first {first}; nothing was written"
+            f"the generated project fails {len(result.errors)} check(s), first {first}; nothing was written "
+            "(this is a scaffolder bug, please report it)"
         )
     return result.files
 

@@ -2,12 +2,12 @@
 
 `templates/common/` holds what every task shares, `templates/<task>/` what one task needs (a file there
 replaces the common one of the same name). Jinja stays in value slots and whole-line blocks, so every render
-is Python that parses; `check_syntax` proves it before anything is written.
+is Python that parses; the checks that follow every render (pipeline.validated) prove it before anything is
+written.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import re
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder import __version__
-from scaffolder.errors import GenerationError
 from scaffolder.plan import Plan
 from scaffolder.spec import SPEC_FILE, is_local_model, portable_path, to_toml
 
@@ -49,7 +48,6 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
         text = env.get_template(template).render(context)
         if text.strip() or relative.endswith("__init__.py"):  # a template that renders empty is not for this plan
             files[relative] = text
-    check_syntax(files)
     return files
 
 
@@ -137,17 +135,3 @@ def yaml_value(value: Any) -> str:
     if _PLAIN_YAML.match(text) and text.lower() not in _YAML_KEYWORDS:
         return text
     return json.dumps(text, ensure_ascii=False)
-
-
-def check_syntax(files: dict[str, str]) -> None:
-    """Every Python file parses, or nothing is written: a broken template is scaffolder's bug, said as such
-    before the checks that follow report it as the project's."""
-    for path, text in files.items():
-        if path.endswith(".py"):
-            try:
-                ast.parse(text, filename=path)
-            except SyntaxError as exc:
-                raise GenerationError(
-                    f"generated {path} does not parse (line {exc.lineno}: {exc.msg}); "
-                    "this is a scaffolder bug, please report it"
-                ) from None

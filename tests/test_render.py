@@ -14,6 +14,7 @@ import yaml
 from conftest import DATA
 from scaffolder import render
 from scaffolder.errors import GenerationError
+from scaffolder.pipeline import validated
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
 from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
@@ -194,9 +195,11 @@ def test_lora_projects_train_the_head_and_fresh_modules() -> None:
     assert "peft" not in full
 
 
-def test_a_template_that_renders_broken_python_is_caught_before_writing() -> None:
-    with pytest.raises(GenerationError, match=r"generated train.py does not parse \(line 1"):
-        render.check_syntax({"train.py": "def main(:\n"})
+def test_a_template_that_renders_broken_python_is_refused_as_scaffolders_bug() -> None:
+    spec = ProjectSpec(**{"task": "text-classification", **VARIANTS["sst-bert-full"]})  # type: ignore[arg-type]
+    files = {**render.render(build_plan(spec), Path(__file__).parent / "sst-bert-full"), "train.py": "def main(:\n"}
+    with pytest.raises(GenerationError, match=r"fails 1 check\(s\), first train.py:1: E001 .*scaffolder bug"):
+        validated(files, spec)
 
 
 def test_token_and_span_heads_leave_the_pooler_alone() -> None:
