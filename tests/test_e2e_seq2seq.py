@@ -80,9 +80,8 @@ def test_project_evaluates_and_predicts_with_its_trained_model(tmp_path: Path) -
 
     predicted = project_python(project, "predict.py", str(best), "first input", "第二个输入", "--batch-size", "1")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
-    key = "translation"
     outputs = [json.loads(line) for line in predicted.stdout.splitlines()]
-    assert len(outputs) == 2 and all(isinstance(o[key], str) for o in outputs)
+    assert len(outputs) == 2 and all(isinstance(o["translation"], str) for o in outputs)
 
     data_file = CASES[case][CASES[case].index("--data") + 1]
     from_file = project_python(project, "predict.py", str(best), "--file", data_file, "--output", "out.jsonl")
