@@ -6,19 +6,22 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scaffolder import __version__
+from scaffolder import __version__, vcs
 from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError, SpecError
+from scaffolder.interrupts import Terminated, handle_sigterm
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from scaffolder.generator import GeneratorRecord
+    from scaffolder.llm.generate import LLMGenerator
     from scaffolder.pipeline import NewResult
     from scaffolder.smoke import SmokeResult
 
@@ -54,9 +57,10 @@ def _handle_errors(command: Callable[..., None]) -> Callable[..., None]:
         except ScaffoldError as exc:
             _console().print(f"[red]error:[/] {_plain(exc)}")
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _console().print("[red]interrupted[/]: nothing half-written is left (a project already committed stays)")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            _console().print(f"[red]{what}[/]: nothing half-written is left (what was already committed stays)")
+            raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
         except Exception as exc:  # a bug: one line, unless asked for the traceback
             if os.environ.get("SCAFFOLD_DEBUG"):
                 raise
@@ -210,8 +214,9 @@ def smoke(
     from scaffolder.pipeline import smoke_project
 
     console = _console()
-    with console.status("smoke-training on a tiny model…"):
-        result = smoke_project(project.expanduser().resolve())
+    project = project.expanduser().resolve()
+    with _locked(console, project), console.status("smoke-training on a tiny model…"):
+        result = smoke_project(project)
     _print_smoke(console, result)
     if as_json:
         print(json.dumps(result.to_json()))
@@ -230,8 +235,9 @@ def check(
     from scaffolder.errors import GenerationError
     from scaffolder.pipeline import check_project
 
-    result = check_project(project.expanduser().resolve(), fix=fix)
     console = _console()
+    with _locked(console, project.expanduser().resolve()):
+        result = check_project(project.expanduser().resolve(), fix=fix)
     for note in result.applied:
         _done(console, f"fixed {note}")
     if result.commit:
@@ -263,10 +269,7 @@ def regen(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
-    from scaffolder.errors import GenerationError
     from scaffolder.llm import llm_generator
-    from scaffolder.pipeline import check_project, smoke_project
-    from scaffolder.regen import model_code, record_outcome, regenerate
 
     project = project.expanduser().resolve()
     console = _console()
@@ -275,11 +278,21 @@ def regen(
         from scaffolder.smoke import check_training_stack
 
         check_training_stack()
+    with _locked(console, project):
+        _regen(console, project, sets or [], generator, no_smoke=no_smoke, trust=trust, as_json=as_json)
+
+
+def _regen(console: Console, project: Path, sets: list[str], generator: LLMGenerator | None, *, no_smoke: bool,
+           trust: bool, as_json: bool) -> None:  # fmt: skip
+    from scaffolder.errors import GenerationError
+    from scaffolder.pipeline import check_project, smoke_project
+    from scaffolder.regen import model_code, record_outcome, regenerate
+
     with console.status(_generating(generator.endpoint.model if generator else None) + " and merging"):
-        result = regenerate(project, sets or [], generator)
+        result = regenerate(project, sets, generator)
     _print_record(console, result.record)
     if result.recovered:
-        _done(console, "rolled back an interrupted regeneration first")
+        _done(console, f"undid an interrupted regeneration first: {result.recovered}")
     if result.generation is None:
         _done(console, "nothing to regenerate: the spec renders the project as it was generated")
         return
@@ -341,8 +354,10 @@ def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffo
     """Drop the last regeneration, when nothing was committed on top of its merge."""
     from scaffolder.regen import undo as undo_last
 
-    head = undo_last(project.expanduser().resolve())
-    _done(_console(), f"dropped the last regeneration; HEAD is {head[:10]} again")
+    console, project = _console(), project.expanduser().resolve()
+    with _locked(console, project):
+        head = undo_last(project)
+    _done(console, f"dropped the last regeneration; HEAD is {head[:10]} again")
 
 
 @app.command()
@@ -368,6 +383,21 @@ def tasks() -> None:
     console.print()
     for method in PEFT_METHODS.values():
         console.print(f"  {method.name:<14} {method.summary}")
+
+
+@contextmanager
+def _locked(console: Console, project: Path) -> Iterator[None]:
+    """One scaffold command at a time per project; a lock that a killed run left is taken over, and said so."""
+    from scaffolder.lock import project_lock
+
+    if not (project / ".git").is_dir():  # not a project: the command itself says so
+        yield
+        return
+    vcs.require_git()
+    with project_lock(project) as lock:
+        if lock.stale_pid:
+            _warn(console, f"took over the lock of pid {lock.stale_pid}, a scaffold command that is no longer running")
+        yield
 
 
 def _done(console: Console, text: str) -> None:
@@ -436,6 +466,7 @@ def _print_smoke(console: Console, result: SmokeResult) -> None:
 
 
 def main() -> None:
+    handle_sigterm()
     app()
 
 

@@ -30,6 +30,19 @@ class OutputError(ScaffoldError):
     exit_code = 2
 
 
+class BusyError(ScaffoldError):
+    """Another scaffold command holds the project's lock; the message names its pid."""
+
+    exit_code = 2
+
+
+class HistoryError(ScaffoldError):
+    """The project's git history is not one `scaffold regen` can merge into (rewritten, detached, a branch
+    missing, an interrupted run's record that no longer fits); nothing was changed, the message says what to do."""
+
+    exit_code = 2
+
+
 class GenerationError(ScaffoldError):
     """Generated files fail their checks (nothing was written), or `scaffold check` found errors."""
 
@@ -57,10 +70,12 @@ class MergeConflict(ScaffoldError):
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it with SCAFFOLD_DEBUG=1 output)",
-    2: "bad input: a flag, scaffold.toml, a data file, the model path or the output directory",
+    2: "bad input: a flag, scaffold.toml, a data file, the model path, the output directory, or a git state "
+    "regen cannot work from (another scaffold command running, rewritten history, a detached HEAD)",
     3: "generated files failed their checks (nothing was written), or `scaffold check` found errors",
     4: "smoke run failed; the project was written and committed, the message names what failed",
     5: "missing tool on this machine (git, or the training stack for the smoke run)",
     6: "scaffold regen stopped at merge conflicts: resolve them and commit, or git merge --abort",
-    130: "interrupted",
+    130: "interrupted (Ctrl-C)",
+    143: "terminated (SIGTERM)",
 }

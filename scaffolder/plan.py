@@ -71,7 +71,7 @@ def build_plan(spec: ProjectSpec) -> Plan:
         max_length=spec.max_length or _max_length(train.words_p95, task.max_length_cap),
         num_epochs=spec.num_epochs or task.num_epochs,
         batch_size=spec.batch_size or task.batch_size,
-        learning_rate=spec.learning_rate or task.learning_rates.get(spec.peft, PEFT_METHODS[spec.peft].learning_rate),
+        learning_rate=spec.learning_rate or task.learning_rate(spec.peft),
     )
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))

@@ -5,21 +5,24 @@ renders the new spec, commits it there, and merges that commit into the user's c
 what both sides changed, registers overlapping edits as conflicts, keeps deleted files deleted and follows
 renames. Because the pristine tree is stored, never re-derived, this works for LLM output too.
 
-Interrupted runs: the steps that move refs are recorded in `.git/scaffold-regen.json` first; a run that finds
-the record rolls the repository back to where it stood (the tree was clean, so nothing of the user's is lost).
+Interrupted runs: the steps that move refs are recorded in `.git/scaffold-regen.json` first, and run with
+Ctrl-C and SIGTERM held back, so only a SIGKILL stops them half-way. A run that finds the record puts back what
+that run moved, and only that: the user's branch when it still stands where the run left it, else just
+scaffold/generated. One scaffold command at a time holds the project (scaffolder.lock).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffolder import __version__, vcs
-from scaffolder.errors import MergeConflict, OutputError
+from scaffolder import __version__, interrupts, vcs
+from scaffolder.errors import HistoryError, MergeConflict, OutputError
 from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
+from scaffolder.lock import project_lock
 from scaffolder.plan import build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text, spec_hash
 from scaffolder.tasks import TASKS
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from scaffolder.smoke import SmokeResult
 
 JOURNAL = "scaffold-regen.json"  # inside .git: never part of the work tree
+STASH_MESSAGE = "scaffold: work tree found after an interrupted regen"
 MERGE_SUBJECT = "Merge regenerated project"
 
 
@@ -37,13 +41,19 @@ class RegenResult:
     generation: str | None  # the new pristine commit; None when the spec changed nothing
     merge: str | None = None  # the merge commit on the user's branch
     conflicts: list[str] = field(default_factory=list)
-    recovered: bool = False  # an interrupted earlier run was rolled back first
+    recovered: str | None = None  # what undoing an interrupted earlier run did, when there was one
     record: GeneratorRecord = field(default_factory=GeneratorRecord)  # how this generation was made
 
 
 def regenerate(project: Path, sets: list[str], generator: Generator | None = None) -> RegenResult:
-    recovered = recover(project)
-    vcs.require_clean(project, "run `scaffold regen` again (commit scaffold.toml edits too)")
+    with project_lock(project):
+        recovered = recover(project)
+        check_history(project)
+        vcs.require_clean(project, "run `scaffold regen` again (commit scaffold.toml edits too)")
+        return _regenerate(project, sets, generator, recovered)
+
+
+def _regenerate(project: Path, sets: list[str], generator: Generator | None, recovered: str | None) -> RegenResult:
     old_spec = from_toml(project / SPEC_FILE)
     spec = _with_method_defaults(old_spec, apply_sets(old_spec, sets, project), sets)
     base_spec = _generated_spec(project)
@@ -60,21 +70,70 @@ def regenerate(project: Path, sets: list[str], generator: Generator | None = Non
     commit = vcs.commit_tree(project, files, generated, _message(changes, plan.spec, project, record))
     if vcs.tree_of(project, commit) == vcs.tree_of(project, generated) and vcs.is_ancestor(project, generated, head):
         return RegenResult([], None, recovered=recovered, record=record)
-    _write_journal(project, head, generated)
-    _crash_point("after-journal")
-    vcs.move_branch(project, vcs.GENERATED_BRANCH, commit, generated)
-    _crash_point("after-branch")
     trailers = vcs.commit_trailers(__version__, spec_hash(plan.spec, project), record)
     merge_message = f"{MERGE_SUBJECT} ({'; '.join(changes) or 'no spec change'})\n\n{trailers}"
-    conflicts = vcs.merge(project, commit, merge_message)
-    _crash_point("after-merge")
-    _journal(project).unlink(missing_ok=True)
+    journal = Journal(str(vcs.current_branch(project)), head, generated, commit)
+    with interrupts.held_back():  # Ctrl-C or SIGTERM wait for the refs to be consistent; SIGKILL has the journal
+        conflicts = _move_refs_and_merge(project, journal, merge_message)
     if conflicts:
         raise MergeConflict(
             f"the regeneration overlaps your edits in {', '.join(conflicts)}: edit out the conflict markers, "
             "then `git add` them and `git commit`; or `git merge --abort` to go back (nothing was committed)"
         )
     return RegenResult(changes, commit, vcs.rev(project, "HEAD"), recovered=recovered, record=record)
+
+
+def _move_refs_and_merge(project: Path, journal: Journal, merge_message: str) -> list[str]:
+    journal.write(project, "branch")
+    _crash_point("after-journal")
+    vcs.move_branch(project, vcs.GENERATED_BRANCH, journal.generation, journal.generated)
+    _crash_point("after-branch")
+    journal.write(project, "merge")  # from here on the work tree may hold a half-done merge
+    _crash_point("before-merge")
+    conflicts = vcs.merge(project, journal.generation, merge_message)
+    _crash_point("after-merge")
+    _journal_path(project).unlink(missing_ok=True)
+    return conflicts
+
+
+def check_history(project: Path) -> None:
+    """Refuse, before anything is written, a history that a regeneration cannot merge into: the way forward
+    is in the message, and nothing of the user's is touched."""
+    generated = vcs.rev_or_none(project, vcs.GENERATED_BRANCH)
+    if generated is None:
+        raise HistoryError(
+            f"the branch {vcs.GENERATED_BRANCH} (scaffolder's pristine generations) is missing; nothing was "
+            f"changed: restore it with `git branch {vcs.GENERATED_BRANCH} <commit>` (the last `Generate` or "
+            "`Regenerate` commit, in `git reflog`), then run again"
+        )
+    branch = vcs.current_branch(project)
+    if branch is None:
+        raise HistoryError(
+            "HEAD is detached (not on a branch); nothing was changed: `git switch <your branch>`, then run again"
+        )
+    if branch == f"refs/heads/{vcs.GENERATED_BRANCH}":
+        raise HistoryError(
+            f"{vcs.GENERATED_BRANCH} is checked out: it holds scaffolder's pristine generations, not your work; "
+            "nothing was changed: `git switch <your branch>`, then run again"
+        )
+    if vcs.merge_base(project, "HEAD", generated) is None:
+        raise HistoryError(
+            f"your branch shares no history with {vcs.GENERATED_BRANCH} (its first commit was amended or rebased); "
+            f"nothing was changed: `git merge -s ours --allow-unrelated-histories {vcs.GENERATED_BRANCH}` "
+            "records the generation as merged without changing your files, then run again"
+        )
+    if not vcs.is_ancestor(project, generated, "HEAD") and _rebased_into_branch(project, generated):
+        raise HistoryError(
+            f"the last generation ({generated[:10]}) was rebased or cherry-picked into your branch, not merged; "
+            f"nothing was changed: `git merge -s ours {vcs.GENERATED_BRANCH}` records it as merged without "
+            "changing your files, then run again"
+        )
+
+
+def _rebased_into_branch(project: Path, generated: str) -> bool:
+    """A copy of the generation commit (same message) on the branch: a rebase or cherry-pick replayed it."""
+    _, message = vcs.commit_info(project, generated)
+    return message in vcs.messages_between(project, generated, "HEAD")
 
 
 def _generated_spec(project: Path) -> ProjectSpec:
@@ -85,14 +144,12 @@ def _generated_spec(project: Path) -> ProjectSpec:
 def _with_method_defaults(old: ProjectSpec, new: ProjectSpec, sets: list[str]) -> ProjectSpec:
     """Switching PEFT method without naming a learning rate: a rate that was the old method's default becomes
     the new method's (full fine-tuning and adapters want rates 10x apart)."""
-    from dataclasses import replace
-
     named = {item.partition("=")[0] for item in sets}
     if new.peft == old.peft or "learning_rate" in named:
         return new
-    rates = TASKS[new.task].learning_rates
-    if old.learning_rate == rates.get(old.peft):
-        return replace(new, learning_rate=rates[new.peft])
+    task = TASKS[new.task]
+    if old.learning_rate == task.learning_rate(old.peft):
+        return replace(new, learning_rate=task.learning_rate(new.peft))
     return new
 
 
@@ -108,33 +165,109 @@ def _message(changes: list[str], spec: ProjectSpec, project: Path, record: Gener
 # --- interrupted runs ---------------------------------------------------------------------------------------
 
 
-def _journal(project: Path) -> Path:
+@dataclass
+class Journal:
+    """What a regeneration is about to move: the user's branch at `head`, scaffold/generated from `generated`
+    to `generation`. Written before the first ref moves and removed after the merge."""
+
+    branch: str  # full ref of the user's branch
+    head: str
+    generated: str
+    generation: str
+    step: str = "branch"  # "branch": refs may have moved; "merge": the work tree may hold a half-done merge
+
+    def write(self, project: Path, step: str) -> None:
+        self.step = step
+        path = _journal_path(project)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(asdict(self)))
+        os.replace(partial, path)  # whole or not at all: a kill mid-write leaves the previous record
+
+
+def _journal_path(project: Path) -> Path:
     return project / ".git" / JOURNAL
 
 
-def _write_journal(project: Path, head: str, generated: str) -> None:
-    path = _journal(project)
-    path.write_text(json.dumps({"head": head, "generated": generated}))
-
-
-def recover(project: Path) -> bool:
-    """Roll back a regeneration that was interrupted between moving refs and finishing its merge."""
-    path = _journal(project)
+def _read_journal(project: Path) -> Journal | None:
+    path = _journal_path(project)
     if not path.exists():
-        return False
-    record = json.loads(path.read_text())
-    import git
+        return None
+    try:
+        return Journal(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        raise HistoryError(
+            f"{path} (the record of an interrupted regeneration) is unreadable; nothing was changed: check "
+            f"`git log --all --oneline`, then delete {path} and run again"
+        ) from None
 
-    repo = git.Repo(project)
-    if repo.git.ls_files("--unmerged"):
-        repo.git.merge("--abort")
-    if vcs.dirty_files(project):
-        # Half-updated files from the interrupted merge, or edits made since: kept in a stash, never dropped.
-        repo.git.stash("push", "--include-untracked", "-m", "scaffold: work tree found after an interrupted regen")
-    vcs.reset_hard(project, record["head"])
-    repo.git.update_ref(f"refs/heads/{vcs.GENERATED_BRANCH}", record["generated"])
-    path.unlink()
-    return True
+
+def recover(project: Path) -> str | None:
+    """Undo what an interrupted regeneration moved, and only that; what was done, or None when there was none.
+
+    The user's branch is moved back only when it stands exactly where the regeneration left it (at its
+    `head`, or at the merge it made); anything else means the user went on working, and then only
+    scaffold/generated is put back. Uncommitted work found in a half-done merge goes to a stash.
+    """
+    journal = _read_journal(project)
+    if journal is None:
+        return None
+    generated = vcs.rev_or_none(project, vcs.GENERATED_BRANCH)
+    if generated not in (journal.generated, journal.generation):
+        raise HistoryError(
+            f"{_journal_path(project)} records an interrupted regeneration ({vcs.GENERATED_BRANCH} "
+            f"{journal.generated[:10]} -> {journal.generation[:10]}), but {vcs.GENERATED_BRANCH} has moved since "
+            f"(now {generated[:10] if generated else 'deleted'}); nothing was changed: check "
+            f"`git log {vcs.GENERATED_BRANCH}`, then delete {_journal_path(project)} and run again"
+        )
+    branch_at = vcs.branches(project).get(journal.branch)
+    if branch_at == journal.head or (branch_at is not None and _is_our_merge(project, branch_at, journal)):
+        note = _roll_back_branch(project, journal, branch_at)
+    else:
+        note = "your branches were left as they are (they moved since)"
+    if generated == journal.generation and not _merged_anywhere(project, journal.generation):
+        vcs.move_branch(project, vcs.GENERATED_BRANCH, journal.generated, journal.generation)
+    _journal_path(project).unlink()
+    return note
+
+
+def _is_our_merge(project: Path, commit: str, journal: Journal) -> bool:
+    parents, message = vcs.commit_info(project, commit)
+    return parents == [journal.head, journal.generation] and message.startswith(MERGE_SUBJECT)
+
+
+def _roll_back_branch(project: Path, journal: Journal, branch_at: str) -> str:
+    """The branch stands where the interrupted run left it: put it (and, if checked out, the tree) back."""
+    if vcs.current_branch(project) != journal.branch:
+        if branch_at != journal.head:
+            vcs.move_branch(project, journal.branch.removeprefix("refs/heads/"), journal.head, branch_at)
+        return _where(journal, branch_at)
+    repo = vcs.open_repo(project)
+    stashed = ""
+    if journal.step == "merge":
+        if (project / ".git" / "MERGE_HEAD").exists():
+            repo.git.merge("--abort")
+        if vcs.dirty_files(project):
+            # Half-updated files from the interrupted merge, or edits made since: kept in a stash, never dropped.
+            repo.git.stash("push", "--include-untracked", "-m", STASH_MESSAGE)
+            stashed = f"; the work tree it found is in `git stash list` as '{STASH_MESSAGE}'"
+    if branch_at != journal.head:
+        # Only the merge scaffolder made is dropped, and the tree was clean before it (or is stashed now).
+        vcs.reset_hard(project, journal.head)
+    return f"{_where(journal, branch_at)}{stashed}"
+
+
+def _where(journal: Journal, branch_at: str) -> str:
+    name = journal.branch.removeprefix("refs/heads/")
+    return f"{name} {'is back' if branch_at != journal.head else 'stays'} at {journal.head[:10]}"
+
+
+def _merged_anywhere(project: Path, generation: str) -> bool:
+    """The interrupted run's generation is part of a user branch (its merge finished): it stays the latest."""
+    return any(
+        vcs.is_ancestor(project, generation, commit)
+        for ref, commit in vcs.branches(project).items()
+        if ref != f"refs/heads/{vcs.GENERATED_BRANCH}"
+    )
 
 
 def _crash_point(step: str) -> None:
@@ -170,9 +303,7 @@ def record_outcome(project: Path, generation: str, check_errors: int, smoke: Smo
 
 
 def generations(project: Path) -> list[Generation]:
-    import git
-
-    repo = git.Repo(project)
+    repo = vcs.open_repo(project)
     found = []
     for commit in repo.iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
         note = vcs.note_of(project, commit.hexsha)
@@ -189,10 +320,8 @@ def generations(project: Path) -> list[Generation]:
 
 def model_code(project: Path) -> list[str]:
     """Model-written Python files named by any generation's trailers: smoke-running the project needs consent."""
-    import git
-
     found: set[str] = set()
-    for commit in git.Repo(project).iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
+    for commit in vcs.open_repo(project).iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
         for line in str(commit.message).splitlines():
             key, _, value = line.partition(": ")
             if key == "Scaffolder-LLM-Files" and value != "none":
@@ -202,10 +331,13 @@ def model_code(project: Path) -> list[str]:
 
 def undo(project: Path) -> str:
     """Drop the last regeneration: HEAD must be its merge, with nothing committed on top. Returns the new HEAD."""
-    import git
+    with project_lock(project):
+        vcs.require_clean(project, "run `scaffold undo` again")
+        return _undo(project)
 
-    vcs.require_clean(project, "run `scaffold undo` again")
-    repo = git.Repo(project)
+
+def _undo(project: Path) -> str:
+    repo = vcs.open_repo(project)
     head = repo.head.commit
     generated = repo.commit(vcs.GENERATED_BRANCH)
     is_merge = len(head.parents) == 2 and head.parents[1] == generated

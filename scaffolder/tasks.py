@@ -50,6 +50,10 @@ class TaskInfo:
     def template_dir(self) -> str:
         return self.name
 
+    def learning_rate(self, peft: str) -> float:
+        """The default rate for a PEFT method: the task's own where it has one, else the method's."""
+        return self.learning_rates.get(peft, PEFT_METHODS[peft].learning_rate)
+
     @property
     def probe(self) -> str:
         """The module in scaffolder/probes/ that reads this task's data."""

@@ -6,6 +6,8 @@ renamed into place in one step: an interrupted or failed `scaffold new` leaves n
 
 from __future__ import annotations
 
+import functools
+import glob
 import os
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING
 from scaffolder.errors import MissingToolError, OutputError
 
 if TYPE_CHECKING:
+    import git
+
     from scaffolder.generator import GeneratorRecord
 
 GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
@@ -35,11 +39,14 @@ def check_destination(output: Path) -> None:
 
 def write_project(files: dict[str, str], output: Path, message: str) -> str:
     """Write `files` to `output` as a new git repository with one commit; returns the commit sha."""
-    if shutil.which("git") is None:
-        raise MissingToolError("git is not installed; install git (e.g. `apt install git`) and run again")
+    require_git()
     check_destination(output)
     with _created_parents(output.parent):
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+        _remove_dead_staging(output)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(output, os.getpid()), dir=output.parent))
+        except OSError as exc:
+            raise OutputError(f"cannot write in {output.parent} ({exc.strerror}); choose another --output") from None
         try:
             for relative, text in files.items():
                 path = staging / relative
@@ -49,10 +56,28 @@ def write_project(files: dict[str, str], output: Path, message: str) -> str:
             if output.is_dir():
                 output.rmdir()  # empty (checked above); rename needs the name free
             os.rename(staging, output)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(f"cannot write {output} ({exc.strerror}); choose another --output") from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return sha
+
+
+def _staging_prefix(output: Path, pid: int) -> str:
+    """Staging folders carry their owner's pid, so that what a killed run left can be told from a live one's."""
+    return f".{output.name}.scaffold-{pid}-"
+
+
+def _remove_dead_staging(output: Path) -> None:
+    """A SIGKILL leaves no chance to clean up: the next run removes staging folders whose process is gone."""
+    from scaffolder.lock import pid_alive
+
+    for folder in output.parent.glob(f".{glob.escape(output.name)}.scaffold-*-*"):
+        pid = folder.name[len(f".{output.name}.scaffold-") :].partition("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -92,8 +117,41 @@ def _git(path: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+def require_git() -> None:
+    """git on PATH, before GitPython is imported (its import fails without one)."""
+    if shutil.which("git") is None:
+        raise MissingToolError("git is not installed; install git (e.g. `apt install git`) and run again")
+
+
+def open_repo(project: Path) -> git.Repo:
+    """The project's repository; every command GitPython runs in it commits with `_identity`'s fallback."""
+    require_git()
+    import git
+
+    if not (project / ".git").is_dir():
+        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project")
+    try:
+        repo = git.Repo(project)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project") from None
+    repo.git.update_environment(**_identity(project))
+    return repo
+
+
 def _identity(path: Path) -> dict[str, str]:
     """Nothing when git knows who the user is (their commits are theirs), else scaffolder's identity."""
+    settings = tuple(os.environ.get(name) for name in _IDENTITY_SETTINGS)
+    return _identity_for(str(path), settings)
+
+
+# What decides git's identity besides the repository's own config; a change to any of them asks git again.
+_IDENTITY_SETTINGS = ("HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+                      "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL")  # fmt: skip
+
+
+@functools.cache
+def _identity_for(path: str, settings: tuple[str | None, ...]) -> dict[str, str]:
+    # Two `git var` processes per call would double the cost of a regen, which opens the repository often.
     for role in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
         if subprocess.run(["git", "var", role], cwd=path, capture_output=True).returncode:
             name, email = FALLBACK_IDENTITY["name"], FALLBACK_IDENTITY["email"]
@@ -119,13 +177,7 @@ TEXT_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".md", ".txt", ".cfg", ".json"
 
 def project_files(project: Path) -> dict[str, str]:
     """The project's text files that git tracks or would track (ignored outputs and caches left out)."""
-    import git
-
-    try:
-        repo = git.Repo(project)
-        listed = repo.git.ls_files("--cached", "--others", "--exclude-standard").splitlines()
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project") from None
+    listed = open_repo(project).git.ls_files("--cached", "--others", "--exclude-standard").splitlines()
     files = {}
     for relative in listed:
         path = project / relative
@@ -136,9 +188,7 @@ def project_files(project: Path) -> dict[str, str]:
 
 def dirty_files(project: Path) -> list[str]:
     """Modified, staged or untracked (not ignored) paths."""
-    import git
-
-    return [line[3:] for line in git.Repo(project).git.status("--porcelain").splitlines()]
+    return [line[3:] for line in open_repo(project).git.status("--porcelain").splitlines()]
 
 
 def require_clean(project: Path, then: str) -> None:
@@ -151,13 +201,11 @@ def require_clean(project: Path, then: str) -> None:
 
 def commit_changes(project: Path, files: dict[str, str], message: str) -> str:
     """Write `files` (relative path -> text) into the project and commit exactly them."""
-    import git
-
-    repo = git.Repo(project)
+    repo = open_repo(project)
     for relative, text in files.items():
         (project / relative).write_text(text, encoding="utf-8")
     repo.git.add("--", *files)
-    repo.git.commit("--quiet", "--no-verify", "-m", message, env=_identity(project))
+    repo.git.commit("--quiet", "--no-verify", "-m", message)
     return repo.head.commit.hexsha
 
 
@@ -166,9 +214,7 @@ def commit_tree(project: Path, files: dict[str, str], parent: str, message: str)
 
     It is referenced by nothing until a branch is moved to it, so an interrupted run leaves no trace.
     """
-    import git
-
-    repo = git.Repo(project)
+    repo = open_repo(project)
     with tempfile.TemporaryDirectory() as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         paths = sorted(files)
@@ -183,26 +229,69 @@ def commit_tree(project: Path, files: dict[str, str], parent: str, message: str)
         with (Path(tmp) / "index-info").open("rb") as stdin:
             repo.git.update_index("--index-info", istream=stdin, env=env)
         tree = repo.git.write_tree(env=env)
-    return repo.git.commit_tree(tree, "-p", parent, "-m", message, env=_identity(project))
+    return repo.git.commit_tree(tree, "-p", parent, "-m", message)
 
 
 def tree_of(project: Path, rev: str) -> str:
-    import git
-
-    return git.Repo(project).git.rev_parse(f"{rev}^{{tree}}")
+    return open_repo(project).git.rev_parse(f"{rev}^{{tree}}")
 
 
 def rev(project: Path, name: str) -> str:
+    return open_repo(project).git.rev_parse("--verify", name)
+
+
+def rev_or_none(project: Path, name: str) -> str | None:
     import git
 
-    return git.Repo(project).git.rev_parse("--verify", name)
+    try:
+        return open_repo(project).git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")
+    except git.GitCommandError:
+        return None
+
+
+def current_branch(project: Path) -> str | None:
+    """The checked-out branch as a full ref (`refs/heads/main`); None when HEAD is detached."""
+    import git
+
+    try:
+        return open_repo(project).git.symbolic_ref("--quiet", "HEAD")
+    except git.GitCommandError:
+        return None
+
+
+def merge_base(project: Path, one: str, other: str) -> str | None:
+    """The best common ancestor; None when the two histories share no commit."""
+    import git
+
+    try:
+        return open_repo(project).git.merge_base(one, other)
+    except git.GitCommandError:
+        return None
+
+
+def commit_info(project: Path, rev: str) -> tuple[list[str], str]:
+    """A commit's parents and its whole message."""
+    shown = open_repo(project).git.show("--no-patch", "--format=%P%n%B", rev)
+    parents, _, message = shown.partition("\n")
+    return parents.split(), message.strip()
+
+
+def messages_between(project: Path, start: str, end: str) -> list[str]:
+    """The whole messages of the commits reachable from `end` and not from `start`."""
+    return [text.strip() for text in open_repo(project).git.log("--format=%B%x00", f"{start}..{end}").split("\0")]
+
+
+def branches(project: Path) -> dict[str, str]:
+    """Every local branch (full ref) and its commit."""
+    listed = open_repo(project).git.for_each_ref("--format=%(refname) %(objectname)", "refs/heads").splitlines()
+    return dict(line.split(" ", 1) for line in listed)
 
 
 def is_ancestor(project: Path, ancestor: str, descendant: str) -> bool:
     import git
 
     try:
-        git.Repo(project).git.merge_base("--is-ancestor", ancestor, descendant)
+        open_repo(project).git.merge_base("--is-ancestor", ancestor, descendant)
         return True
     except git.GitCommandError:
         return False
@@ -210,18 +299,16 @@ def is_ancestor(project: Path, ancestor: str, descendant: str) -> bool:
 
 def move_branch(project: Path, branch: str, new: str, old: str) -> None:
     """Point `branch` at `new` only if it still points at `old` (git's own compare-and-swap)."""
-    import git
-
-    git.Repo(project).git.update_ref(f"refs/heads/{branch}", new, old)
+    open_repo(project).git.update_ref(f"refs/heads/{branch}", new, old)
 
 
 def merge(project: Path, commit: str, message: str) -> list[str]:
     """Three-way merge `commit` into the current branch; the conflicted paths ([] when it merged and committed)."""
     import git
 
-    repo = git.Repo(project)
+    repo = open_repo(project)
     try:
-        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit, env=_identity(project))
+        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit)
         return []
     except git.GitCommandError:
         conflicted = repo.git.diff("--name-only", "--diff-filter=U").splitlines()
@@ -231,16 +318,12 @@ def merge(project: Path, commit: str, message: str) -> list[str]:
 
 
 def reset_hard(project: Path, commit: str) -> None:
-    import git
-
-    git.Repo(project).git.reset("--hard", "--quiet", commit)
+    open_repo(project).git.reset("--hard", "--quiet", commit)
 
 
 def files_at(project: Path, rev: str) -> dict[str, str]:
     """Every file of a commit as text, exactly as committed (a generation's pristine tree)."""
-    import git
-
-    tree = git.Repo(project).commit(rev).tree
+    tree = open_repo(project).commit(rev).tree
     return {
         str(blob.path): blob.data_stream.read().decode("utf-8", errors="replace")  # type: ignore[union-attr]
         for blob in tree.traverse()
@@ -259,28 +342,22 @@ def merge_text(ours: str, base: str, theirs: str) -> str | None:
 
 
 def file_at(project: Path, rev: str, path: str) -> str:
-    import git
-
-    return git.Repo(project).git.show(f"{rev}:{path}")
+    return open_repo(project).git.show(f"{rev}:{path}")
 
 
 def add_note(project: Path, commit: str, text: str) -> None:
     """Attach a note (refs/notes/scaffold) to a commit: smoke results that `scaffold log` shows."""
-    import git
-
-    git.Repo(project).git.notes("--ref=scaffold", "add", "-f", "-m", text, commit)
+    open_repo(project).git.notes("--ref=scaffold", "add", "-f", "-m", text, commit)
 
 
 def note_of(project: Path, commit: str) -> str | None:
     import git
 
     try:
-        return git.Repo(project).git.notes("--ref=scaffold", "show", commit)
+        return open_repo(project).git.notes("--ref=scaffold", "show", commit)
     except git.GitCommandError:
         return None
 
 
 def diff(project: Path, old: str, new: str) -> str:
-    import git
-
-    return git.Repo(project).git.diff(old, new)
+    return open_repo(project).git.diff(old, new)

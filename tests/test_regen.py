@@ -164,7 +164,7 @@ def test_diff_shows_the_generation_change_and_the_users(project: Path) -> None:
     assert "+SPLIT_SEED = 7" in user and "peft" not in user
 
 
-@pytest.mark.parametrize("step", ["after-journal", "after-branch", "after-merge"])
+@pytest.mark.parametrize("step", ["after-journal", "after-branch", "before-merge", "after-merge"])
 def test_a_killed_regen_leaves_the_repo_as_before_or_after(project: Path, step: str) -> None:
     edit(project, "train.py", "def main(argv", "# mine\ndef main(argv")
     commit_all(project)
@@ -175,7 +175,8 @@ def test_a_killed_regen_leaves_the_repo_as_before_or_after(project: Path, step: 
     # The next run finds the record and rolls back, then does the whole regeneration.
     result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
     assert result.returncode == 0, result.stderr
-    assert "rolled back an interrupted regeneration" in result.stderr
+    assert "undid an interrupted regeneration first: main " in result.stderr
+    assert "took over the lock of pid" in result.stderr  # the killed run held it
     repo = git.Repo(project)
     assert repo.head.commit.parents[0].hexsha == state[0]
     assert repo.commit("scaffold/generated").parents[0].hexsha == state[1]
@@ -198,11 +199,24 @@ def test_every_peft_switch_smoke_trains(tmp_path: Path, start: str, switch: str)
     assert "smoke: passed" in log
 
 
-def test_rolling_back_keeps_edits_made_after_the_interruption_in_a_stash(project: Path) -> None:
-    assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": "after-branch"}).returncode == 137
+def test_edits_after_a_half_done_merge_are_kept_in_a_stash(project: Path) -> None:
+    # Killed once the merge may have begun: what is in the work tree could be the merge's, so all of it is stashed.
+    assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": "before-merge"}).returncode == 137
     edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 3")
     result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
     assert result.returncode == 0, result.stderr
     repo = git.Repo(project)
     assert "scaffold: work tree found after an interrupted regen" in repo.git.stash("list")
     assert "+SPLIT_SEED = 3" in repo.git.stash("show", "-p")
+
+
+def test_edits_made_before_any_merge_began_stay_in_the_work_tree(project: Path) -> None:
+    assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": "after-branch"}).returncode == 137
+    edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 3")
+    refused = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
+    assert refused.returncode == 2 and "uncommitted changes (data.py)" in refused.stderr
+    assert "SPLIT_SEED = 3" in (project / "data.py").read_text()
+    assert not (project / ".git" / "scaffold-regen.json").exists()  # the record was dealt with: generated is back
+    commit_all(project)
+    assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""}).returncode == 0
+    assert "SPLIT_SEED = 3" in (project / "data.py").read_text() and "LoraConfig(" in (project / "model.py").read_text()
