@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
@@ -24,6 +26,24 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 # transformers' names for what a sequence classifier learns (`config.problem_type`).
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# The column roles and data layouts each task's probe (scaffolder/probes/) reads. A role or layout outside these
+# would be recorded in scaffold.toml and silently ignored, so the spec refuses it.
+TASK_ROLES: dict[str, tuple[str, ...]] = {
+    "text-classification": ("text", "text_pair", "label"),
+    "token-classification": ("tokens", "tags"),
+    "question-answering": ("question", "context", "answers", "id"),
+    "text-generation": ("instruction", "input", "response", "messages", "text"),
+    "summarization": ("text", "summary"),
+    "translation": ("source", "target", "translation"),
+}
+TASK_LAYOUTS: dict[str, tuple[str, ...]] = {  # () : the task reads one layout and records none
+    "text-classification": (),
+    "token-classification": ("conll", "records"),
+    "question-answering": ("squad", "records"),
+    "text-generation": ("instruction", "chat", "text"),
+    "summarization": (),
+    "translation": ("wmt", "columns"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +98,8 @@ def validate(spec: ProjectSpec) -> None:
         _validate_model(spec.model)
     if not 0.0 < spec.eval_fraction < 0.5:
         raise SpecError(f"`eval_fraction` must be between 0 and 0.5, got {spec.eval_fraction}")
-    _validate_columns(spec.columns)
+    _validate_columns(spec.task, spec.columns)
+    _validate_layout(spec.task, spec.data_layout)
     if spec.problem_type is not None and spec.problem_type not in PROBLEM_TYPES:
         raise SpecError(f"unknown problem_type `{spec.problem_type}`; choose one of: {', '.join(PROBLEM_TYPES)}")
     for name in ("max_length", "max_target_length", "num_epochs", "batch_size"):
@@ -91,12 +112,26 @@ def validate(spec: ProjectSpec) -> None:
         raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
 
 
-def _validate_columns(columns: dict[str, str]) -> None:
+def _validate_columns(task: str, columns: dict[str, str]) -> None:
+    roles = TASK_ROLES[task]
     for role, name in columns.items():
         if not _ROLE.match(role):
             raise SpecError(f"column role `{role}` is not a lowercase name like `text` or `label`; fix `columns`")
+        if role not in roles:
+            raise SpecError(
+                f"`columns`: {task} reads no `{role}` column; its roles are: {', '.join(roles)} (--column ROLE=NAME)"
+            )
         if not isinstance(name, str) or not name:
             raise SpecError(f"column for `{role}` must be a column name, got {name!r}; fix `columns`")
+
+
+def _validate_layout(task: str, layout: str | None) -> None:
+    layouts = TASK_LAYOUTS[task]
+    if layout is None or layout in layouts:
+        return
+    if not layouts:
+        raise SpecError(f"`data_layout` does not apply to {task} (its data has one layout); remove `{layout}`")
+    raise SpecError(f"unknown `data_layout` `{layout}` for {task}; use {' or '.join(layouts)}, or remove it")
 
 
 def _validate_model(model: str) -> None:
@@ -143,16 +178,20 @@ def to_toml(spec: ProjectSpec, project_dir: Path) -> str:
 def from_toml(path: Path) -> ProjectSpec:
     """Read a project's scaffold.toml; every problem names the file and the field."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is not part of the TOML
     except FileNotFoundError:
         raise SpecError(f"{path} not found; run this inside a project made by `scaffold new`") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path} ({exc.strerror}); it must be the project's scaffold.toml file") from None
     return spec_from_text(text, path.parent, str(path))
 
 
 def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
     """A spec from scaffold.toml text whose relative data paths start at `base`."""
     try:
-        raw = tomlkit.parse(text).unwrap()
+        raw = tomlkit.parse(text.removeprefix("\ufeff")).unwrap()
     except tomlkit.exceptions.ParseError as exc:
         raise SpecError(f"{name} is not valid TOML ({exc}); fix the line it names") from None
     known = {f.name for f in fields(ProjectSpec)}
@@ -161,17 +200,9 @@ def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
         raise SpecError(f"{name}: unknown key `{unknown[0]}`; known keys: {', '.join(sorted(known))}")
     if "task" not in raw or "train_data" not in raw:
         raise SpecError(f"{name} must set `task` and `train_data`")
-    for key in ("train_data", "eval_data"):
-        if raw.get(key) is not None:
-            raw[key] = (base / raw[key]).resolve()
-    if "labels" in raw:
-        raw["labels"] = tuple(str(label) for label in raw["labels"])
-    if not isinstance(raw.get("columns", {}), dict):
-        raise SpecError(f'{name}: `columns` must be a table like {{ text = "review", label = "stars" }}')
-    try:
-        return ProjectSpec(**raw)
-    except TypeError as exc:
-        raise SpecError(f"{name}: {exc}") from None
+    for key, value in raw.items():
+        _check_type(key, value, name)
+    return ProjectSpec(**_arguments(raw, base))
 
 
 def portable_path(path: Path, project_dir: Path) -> str:
@@ -196,54 +227,103 @@ def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
 
 def apply_sets(spec: ProjectSpec, sets: list[str], project_dir: Path) -> ProjectSpec:
     """`key=value` changes (keys as in scaffold.toml), validated like `scaffold new` validates its flags."""
-    values = _plain(spec, project_dir)
+    values: dict[str, Any] = _plain(spec, project_dir)
     known = {f.name for f in fields(ProjectSpec)}
     for item in sets:
         key, sep, text = item.partition("=")
         table, dot, role = key.partition(".")
+        value: object
         if sep and dot and table == "columns":  # columns.text=review changes one role
-            values["columns"] = {**values["columns"], role: _toml_value(text)}  # type: ignore[dict-item]
-            continue
-        if not sep or key not in known:
+            name = _toml_value(text)
+            # A column name is text: a bare `columns.label=2024` names the column "2024".
+            key, value = "columns", {**values["columns"], role: name if isinstance(name, str) else text}
+        elif not sep or key not in known:
             raise SpecError(f"--set {item!r}: expected key=value with a scaffold.toml key ({', '.join(sorted(known))})")
-        values[key] = _toml_value(text)
-    for key in ("train_data", "eval_data"):
-        if values.get(key) is not None:
-            values[key] = (project_dir / str(values[key])).resolve()
-    labels = values.get("labels")
-    if labels is not None:
-        if not isinstance(labels, list):
-            raise SpecError(f'`labels` must be a list like ["neg", "pos"], got {labels!r}')
-        values["labels"] = tuple(str(label) for label in labels)
-    _check_types(values)
-    return ProjectSpec(**values)  # type: ignore[arg-type]
+        else:
+            value = _toml_value(text)
+        _check_type(key, value, f"--set {item!r}")
+        values[key] = value
+    return ProjectSpec(**_arguments(values, project_dir))
 
 
 def _toml_value(text: str) -> object:
-    """A TOML value (`3`, `1e-4`, `["a", "b"]`, `"x"`), or the bare text as a string (`peft=lora`)."""
+    """A TOML value (`3`, `1e-4`, `true`, `["a", "b"]`, `"x"`), or the bare text as a string (`peft=lora`)."""
     try:
-        return tomlkit.parse(f"v = {text}")["v"].unwrap()  # type: ignore[union-attr]
+        document = tomlkit.parse(f"v = {text}").unwrap()
     except (tomlkit.exceptions.TOMLKitError, ValueError):  # not a TOML value: a plain string
         return text
+    return document["v"] if list(document) == ["v"] else text  # `x\ny = 1` sets one key, not two
 
 
-def _check_types(values: dict[str, object]) -> None:
-    numbers = {"eval_fraction": float, "learning_rate": float}
-    integers = ("max_length", "max_target_length", "num_epochs", "batch_size", "seed")
-    for key in integers:
-        if values.get(key) is not None and (not isinstance(values[key], int) or isinstance(values[key], bool)):
-            raise SpecError(f"`{key}` must be an integer, got {values[key]!r}")
-    for key, kind in numbers.items():
-        value = values.get(key)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError(f"`{key}` must be a number, got {value!r}")
-            values[key] = kind(value)
-    for key in ("task", "model", "peft", "data_layout", "problem_type", "source_lang", "target_lang"):
-        if values.get(key) is not None and not isinstance(values[key], str):
-            raise SpecError(f"`{key}` must be a string, got {values[key]!r}")
-    if not isinstance(values.get("columns"), dict):
-        raise SpecError(f'`columns` must be a table like {{text = "review"}}, got {values.get("columns")!r}')
+def _is_string(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_path(value: object) -> bool:
+    return isinstance(value, str) and "\0" not in value  # the OS refuses a NUL in a path
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_names(value: object) -> bool:
+    return isinstance(value, list) and all(_is_string(name) or _is_number(name) for name in value)
+
+
+def _is_columns(value: object) -> bool:
+    return isinstance(value, dict) and all(_is_string(role) and _is_string(name) for role, name in value.items())
+
+
+_PATH = 'a path (a string like "data/train.csv")'
+_INTEGER = "an integer"
+# What each scaffold.toml key holds (every ProjectSpec field): scaffold.toml and `--set` share this one check,
+# so a value of the wrong type is a SpecError naming its key, never a crash further on.
+KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "task": ('a task name (a string like "text-classification")', _is_string),
+    "train_data": (_PATH, _is_path),
+    "model": ('a hub id or model directory (a string like "org/name")', _is_string),
+    "peft": ('a PEFT method (a string like "lora")', _is_string),
+    "eval_data": (_PATH, _is_path),
+    "eval_fraction": ("a number like 0.1", _is_number),
+    "columns": ('a table of column names like { text = "review", label = "stars" }', _is_columns),
+    "data_layout": ('a layout name (a string like "chat")', _is_string),
+    "problem_type": ('a problem type (a string like "regression")', _is_string),
+    "labels": ('a list of names like ["neg", "pos"]', _is_names),
+    "source_lang": ('a language code (a string like "en")', _is_string),
+    "target_lang": ('a language code (a string like "de")', _is_string),
+    "max_length": (_INTEGER, _is_integer),
+    "max_target_length": (_INTEGER, _is_integer),
+    "num_epochs": (_INTEGER, _is_integer),
+    "batch_size": (_INTEGER, _is_integer),
+    "learning_rate": ("a number like 2e-5", _is_number),
+    "seed": (_INTEGER, _is_integer),
+}
+
+
+def _check_type(key: str, value: object, where: str) -> None:
+    """Raise `SpecError` when `value` (None: left open) is not what the scaffold.toml key `key` holds."""
+    expected, accepts = KINDS[key]
+    if value is not None and not accepts(value):
+        raise SpecError(f"{where}: `{key}` must be {expected}, got {value!r}")
+
+
+def _arguments(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Type-checked scaffold.toml values as ProjectSpec arguments: data paths from `base`, labels as text."""
+    arguments = dict(values)
+    for key in ("train_data", "eval_data"):
+        if arguments.get(key) is not None:
+            arguments[key] = (base / arguments[key]).resolve()
+    for key in ("eval_fraction", "learning_rate"):
+        if arguments.get(key) is not None:
+            arguments[key] = float(arguments[key])
+    if "labels" in arguments:
+        arguments["labels"] = tuple(str(label) for label in arguments["labels"])
+    return arguments
 
 
 def spec_changes(old: ProjectSpec, new: ProjectSpec, project_dir: Path) -> list[str]:
