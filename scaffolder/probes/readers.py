@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from scaffolder.errors import DataError
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 
 SAMPLE_ROWS = 200  # rows read to decide the columns
+# Python's csv refuses fields over 131,072 characters by default; a long document is data, not a broken file.
+# 2**31 - 1 is the largest limit every platform's C long holds (sys.maxsize overflows on Windows).
+CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def data_format(path: Path) -> str:
@@ -53,6 +57,7 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open(encoding="utf-8-sig", newline="") as f:
         # GLUE-style TSV files hold bare quote characters inside sentences: quotes are not special there.
         reader = (
@@ -60,23 +65,46 @@ def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
             if fmt == "tsv"
             else csv.DictReader(f, dialect=_sniff_csv(path))
         )
-        _check_header(path, reader.fieldnames)
-        for line, row in enumerate(reader, start=2):
+        header = _check_header(path, reader.fieldnames)
+        names = [_field_key(name) for name in header]
+        end = reader.line_num  # lines read so far: a quoted field can span several
+        for row in reader:
+            line, end = end + 1, reader.line_num
             if None in row:  # more fields than the header names
                 raise DataError(f"{path}, line {line}: more fields than the header has; quote fields with commas")
+            if _field_key(row[header[0]]) == names[0] and [_field_key(row[name]) for name in header] == names:
+                raise DataError(f"{path}, line {line} repeats the header (files joined together?); remove that line")
             yield row
 
 
-def _check_header(path: Path, names: Sequence[str] | None) -> None:
+def _check_header(path: Path, names: Sequence[str] | None) -> Sequence[str]:
     """A header names columns: a number or a sentence in it means the file starts with data (GLUE's CoLA)."""
     if not names or not any(name.strip() for name in names):
         raise DataError(f"{path} has no header row; add one that names the columns (e.g. text,label)")
+    if names[0].strip().lower() == "sep=" and not any(name.strip() for name in names[1:]):
+        raise DataError(
+            f"{path}: the first line (`sep=...`) is a spreadsheet's delimiter hint, not a header; delete that line"
+        )
     for name in names:
         if is_number(name) or len(name.split()) >= 4:
             raise DataError(
                 f"{path}: the first row looks like data, not a header (`{name[:40]}`); "
                 "add a header row that names the columns (e.g. text,label)"
             )
+    # A csv reader keeps only the last of two columns with one name. Unnamed columns (an index column, or
+    # trailing delimiters) are read by no one, so those may repeat.
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1 and name.strip())
+    if repeated:
+        raise DataError(
+            f"{path}: the header names {', '.join(f'`{name}`' for name in repeated)} more than once; only one "
+            "column of a name can be read, so rename or remove the others"
+        )
+    return names
+
+
+def _field_key(value: str | None) -> str:
+    """A field as a header line compares: stripped, without a byte-order mark (joined files keep theirs)."""
+    return (value or "").strip().lstrip("\ufeff").strip()
 
 
 def _sniff_csv(path: Path) -> type[csv.Dialect] | csv.Dialect:
@@ -88,15 +116,44 @@ def _sniff_csv(path: Path) -> type[csv.Dialect] | csv.Dialect:
     return csv.excel
 
 
+class _RepeatedKey(Exception):
+    """An object with one key twice: json keeps the last value without a word, so the reader refuses it."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _RepeatedKey(next(key for key in keys if keys.count(key) > 1))
+    return record
+
+
+# One decoder for every record: json.loads with a hook would build a new decoder per line (twice as slow).
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+def _repeated_key(where: str, exc: _RepeatedKey) -> DataError:
+    return DataError(
+        f"{where}: key `{exc}` appears twice in one object; JSON keeps only the last value, "
+        "so rename or remove the other"
+    )
+
+
 def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
+            if line.startswith("\ufeff"):  # json refuses it, the project's data.py too
+                raise DataError(
+                    f"{path}, line {line_no} starts with a byte-order mark (files joined together?); delete it"
+                )
             try:
-                record = json.loads(line)
+                record = _JSON.decode(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}); one object per line") from None
+            except _RepeatedKey as exc:
+                raise _repeated_key(f"{path}, line {line_no}", exc) from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}, line {line_no}: expected a JSON object per line, got {type(record).__name__}")
             yield record
@@ -105,12 +162,14 @@ def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
     text = path.read_text(encoding="utf-8-sig")
     try:
-        data = json.loads(text)
+        data = _JSON.decode(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # JSON lines saved with a .json suffix
             yield from _iter_jsonl(path)
             return
         raise DataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); fix it or use jsonl") from None
+    except _RepeatedKey as exc:
+        raise _repeated_key(str(path), exc) from None
     if isinstance(data, dict):
         lists = [value for value in data.values() if isinstance(value, list)]
         if len(lists) != 1:

@@ -33,6 +33,12 @@ LABEL_COLUMNS = (
     "label", "labels", "class", "category", "target", "sentiment", "intent", "gold_label", "score", "rating", "y"
 )  # fmt: skip
 SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
+# Label strings that mean "no label" (compared stripped and lowercased): what pandas, and so `datasets`, read as
+# missing in a csv column, less the spellings that are also class names: "NA" and "N/A" (not applicable) and
+# "None" (none of the classes; LUIS intents have one). A file with any of these is refused with the row.
+MISSING_LABELS = frozenset(
+    {"", "nan", "-nan", "null", "<na>", "#na", "#n/a", "#n/a n/a", "1.#ind", "-1.#ind", "1.#qnan", "-1.#qnan"}
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,11 @@ _PROBLEM_WORDS = {SINGLE: "one class per row", MULTI: "a set of classes per row"
 
 
 def problem_type(sample: list[dict[str, Any]], label: str) -> str:
-    """Lists of classes make a multi-label task; fractional numbers a regression; anything else single-label."""
-    values = [record.get(label) for record in sample]
+    """Lists of classes make a multi-label task; fractional numbers a regression; anything else single-label.
+
+    Missing labels do not count: a NaN among integer classes is not a fractional number (it is refused later,
+    with its row)."""
+    values = [value for value in (record.get(label) for record in sample) if not is_missing(value)]
     if any(label_list(value) is not None for value in values):
         return MULTI
     numbers = [float(str(v)) for v in values if _numeric(v)]
@@ -85,6 +94,16 @@ def problem_type(sample: list[dict[str, Any]], label: str) -> str:
     if len(numbers) >= 0.9 * len(values) and any(not n.is_integer() for n in numbers):
         return REGRESSION
     return SINGLE
+
+
+def is_missing(value: Any) -> bool:
+    """No label: null, NaN (json reads it, and a missing value exported from pandas is one) or a missing-value
+    string (MISSING_LABELS)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in MISSING_LABELS
 
 
 def _numeric(value: Any) -> bool:
@@ -180,7 +199,7 @@ def _guess_label(sample: list[dict[str, Any]], exclude: set[str | None]) -> str 
     """The column whose values repeat most: few distinct values relative to the rows."""
     best, best_distinct = None, math.inf
     for name in sample[0]:
-        if name in exclude:
+        if name in exclude or not name.strip():  # an unnamed column is an index (pandas writes one), not a role
             continue
         values = [_label_key(r.get(name)) for r in sample]
         distinct = len(set(values))
@@ -194,7 +213,7 @@ def _guess_text(sample: list[dict[str, Any]], exclude: set[str | None]) -> str |
     lengths = {
         name: sum(len(r[name]) for r in sample if isinstance(r.get(name), str)) / len(sample)
         for name in sample[0]
-        if name not in exclude
+        if name not in exclude and name.strip()
     }
     lengths = {name: length for name, length in lengths.items() if length > 0}
     return max(lengths, key=lengths.__getitem__) if lengths else None
@@ -216,6 +235,8 @@ def normalize_label(value: Any, path: Path, row: int) -> str:
         return str(value).lower()
     if isinstance(value, int):
         return str(value)
+    if is_missing(value):
+        raise DataError(f"{path}, row {row}: {_missing_words(value)}; fill it in or remove the row")
     if isinstance(value, float) or (isinstance(value, str) and is_number(value)):
         number = float(value)
         if number.is_integer():
@@ -224,11 +245,29 @@ def normalize_label(value: Any, path: Path, row: int) -> str:
             f"{path}, row {row}: label {value!r} is a fractional number (a regression target); "
             "text-classification needs class labels"
         )
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise DataError(f"{path}, row {row}: the label is empty; fill it in or remove the row")
     if isinstance(value, (list, dict)):
         raise DataError(f"{path}, row {row}: the label is a {type(value).__name__}; one class per row is expected")
     return str(value).strip()
+
+
+def _refuse_missing(path: Path, missing: dict[int, Any]) -> None:
+    """Rows without a label are refused, not dropped: a few are usually a broken export that the user should
+    see, and dropping them here would need the project's data.py to drop the very same rows."""
+    (row, value), *others = missing.items()
+    if not others:
+        raise DataError(f"{path}, row {row}: {_missing_words(value)}; fill it in or remove the row")
+    rows = ", ".join(str(other) for other, _ in others[:5]) + (", ..." if len(others) > 5 else "")
+    raise DataError(
+        f"{path}, row {row}: {_missing_words(value)}, and {len(others)} more row(s) have no label ({rows}); "
+        "fill the labels in or remove those rows"
+    )
+
+
+def _missing_words(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "the label is empty"
+    shown = "NaN" if isinstance(value, float) else str(value).strip()
+    return f"the label is `{shown}`, a missing value"
 
 
 def summarize(path: Path, columns: Columns, problem: str = SINGLE) -> DataSummary:
@@ -236,17 +275,23 @@ def summarize(path: Path, columns: Columns, problem: str = SINGLE) -> DataSummar
     labels: Counter[str] = Counter()
     stats = TextStats()
     fields: tuple[str, ...] = ()
+    missing: dict[int, Any] = {}  # row -> its missing label, all reported at once
     for row, record in enumerate(iter_records(path), start=1):
         fields = fields or tuple(record)
         for name in (columns.text, columns.text_pair, columns.label):
             if name is not None and name not in record:
                 raise DataError(f"{path}, row {row}: column `{name}` is missing; every row needs it")
+        if is_missing(record[columns.label]):
+            missing[row] = record[columns.label]
+            continue
         for name in _row_labels(record[columns.label], problem, path, row):
             labels[name] += 1
         texts = [str(record[columns.text] or "")]
         if columns.text_pair:
             texts.append(str(record[columns.text_pair] or ""))
         stats.add(texts)
+    if missing:
+        _refuse_missing(path, missing)
     if not stats.inputs:
         raise DataError(f"data file {path} has no rows; it needs at least a few examples")
     return stats.summary(path, data_format(path), fields, label_counts=dict(labels))
