@@ -2,11 +2,14 @@
 
 The child trains the project's real code on a tiny model of the same family (tests/smoke.py in the project).
 It runs in its own process group with a timeout, offline, and without the parent's API keys and tokens; where
-the kernel lets an unprivileged user make namespaces, in one with no network at all.
+the kernel lets an unprivileged user make namespaces, in one with no network at all. A guard process
+(scaffolder/smoke_guard.py) stands between: it owns the child's work dir and group, and neither outlives
+scaffolder, even a SIGKILLed one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -15,14 +18,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scaffolder import smoke_guard
 from scaffolder.errors import MissingToolError
 
 TIMEOUT_SECONDS = 600
+_STOP_SECONDS = 30  # for the guard to kill the child and remove the work dir
 TRAINING_STACK = ("torch", "transformers", "accelerate", "sklearn", "yaml", "tokenizers")
 _SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "AUTH")
 _SECRET_PREFIXES = ("OPENAI_", "AZURE_OPENAI")  # the endpoint's settings: the child has no business with them
@@ -90,30 +94,41 @@ def network_sandbox() -> tuple[str, ...]:
 def run_smoke(project: Path, timeout: float = TIMEOUT_SECONDS) -> SmokeResult:
     started = time.perf_counter()
     sandbox = network_sandbox()
-    with tempfile.TemporaryDirectory(prefix="scaffold-smoke-") as workdir:
-        command = [*sandbox, sys.executable, "-m", "tests.smoke", "--json", "--workdir", workdir]
-        process = subprocess.Popen(
-            command,
-            cwd=project,
-            env=child_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group: a timeout kills workers and all
-        )
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            return SmokeResult(False, [], time.perf_counter() - started, [f"timed out after {timeout:.0f} s"])
-        except BaseException:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
+    child = [*sandbox, sys.executable, "-m", "tests.smoke", "--json", "--workdir", smoke_guard.WORKDIR]
+    # The guard owns the work dir and the child's process group, and goes with them when this process dies.
+    command = [sys.executable, "-I", smoke_guard.__file__, str(os.getpid()), *child]
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the terminal's Ctrl-C reaches scaffolder, which stops the guard
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        return SmokeResult(False, [], time.perf_counter() - started, [f"timed out after {timeout:.0f} s"])
+    except BaseException:
+        _stop(process)
+        raise
     seconds = round(time.perf_counter() - started, 2)
     result = _parse(stdout, stderr, process.returncode, seconds)
     result.no_network = bool(sandbox)
     return result
+
+
+def _stop(guard: subprocess.Popen[str]) -> None:
+    """Have the guard kill the child's group and remove the work dir; SIGKILL it when it does not finish."""
+    guard.terminate()
+    try:
+        guard.communicate(timeout=_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # it may have finished just now
+            os.killpg(guard.pid, signal.SIGKILL)  # the child dies with it; the next run removes the work dir
+        guard.communicate()
 
 
 def _parse(stdout: str, stderr: str, returncode: int, seconds: float) -> SmokeResult:
