@@ -4,14 +4,25 @@ would train wrongly (naming the line or row) and the project's data.py reads and
 
 from __future__ import annotations
 
+import csv
+import importlib
 import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+from sklearn.model_selection import train_test_split
 
+from conftest import run_cli
+from scaffolder import render
 from scaffolder.errors import DataError
+from scaffolder.plan import build_plan
 from scaffolder.probes.readers import iter_records
-from scaffolder.probes.text_classification import probe, problem_type
+from scaffolder.probes.text_classification import held_out, probe, problem_type
 from scaffolder.spec import ProjectSpec
 
 CSV_DEFAULT_LIMIT = 131_072
@@ -143,3 +154,134 @@ def test_missing_value_spellings_that_name_classes_stay_classes(write_file, name
     labels = ["book", "play", name]
     path = write_file("d.csv", "text,label\n" + "".join(f"utterance {i},{labels[i % 3]}\n" for i in range(18)))
     assert name in probed(path).updates["labels"]
+
+
+# --- long fields -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["long.csv", "long.tsv"])
+def test_a_field_over_csvs_default_limit_is_read_by_the_probe_and_the_project(
+    write_file, project_data, name: str
+) -> None:
+    sep = "\t" if name.endswith(".tsv") else ","
+    long_text = "word " * (CSV_DEFAULT_LIMIT // 4)
+    rows = [sep.join([long_text if i == 3 else f"text {i}", str(i % 2)]) for i in range(12)]
+    path = write_file(name, f"text{sep}label\n" + "\n".join(rows) + "\n")
+    assert len(long_text) > CSV_DEFAULT_LIMIT
+    assert probed(path).train.num_rows == 12
+    data, _, _ = project_data(path)
+    csv.field_size_limit(CSV_DEFAULT_LIMIT)  # the probe raised it in this process; the project must raise it itself
+    assert data.read_records(path)[3]["text"] == long_text
+
+
+# --- a messy but valid file --------------------------------------------------------------------------------------
+
+
+def test_bom_crlf_quoted_newlines_and_an_index_column_read_as_written(tmp_path: Path, project_data) -> None:
+    texts = [f'review {i}, with "quotes" and\r\na second line' if i % 3 == 0 else f"review {i}" for i in range(24)]
+    lines = [f'{i},"{text.replace(chr(34), chr(34) * 2)}",{"ab"[i % 2]}' for i, text in enumerate(texts)]
+    path = tmp_path / "export.csv"
+    path.write_bytes(("\ufeff,text,label\r\n" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    result = probed(path)
+    assert result.updates["columns"] == {"text": "text", "label": "label"}
+    assert result.train.num_rows == 24 and result.train.label_counts == {"a": 12, "b": 12}
+    data, _, _ = project_data(path)
+    assert [row["text"] for row in data.read_records(path)] == texts
+
+
+# --- the held-out split ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """load(data file) -> (the generated data module, its Config, the plan): a project rendered in-process."""
+
+    def load(train_data: Path) -> tuple[ModuleType, Any, Any]:
+        plan = build_plan(ProjectSpec(task="text-classification", train_data=train_data))
+        folder = tmp_path / "project"
+        for relative, text in render.render(plan, folder).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text, encoding="utf-8")
+        monkeypatch.syspath_prepend(str(folder))
+        for module in ("config", "data"):
+            sys.modules.pop(module, None)
+        config = importlib.import_module("config")
+        return importlib.import_module("data"), config.load_config([], folder / "config.yaml"), plan
+
+    yield load
+    for module in ("config", "data"):
+        sys.modules.pop(module, None)
+
+
+def split_of(project_data, path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    data, cfg, plan = project_data(path)
+    train, evaluation = data.load_splits(cfg)
+    return train, evaluation, plan
+
+
+def test_many_classes_in_few_rows_hold_out_one_row_per_class(write_file, project_data, caplog) -> None:
+    rows = class_rows({f"c{k}": 5 for k in range(8)})  # 40 rows, 8 classes: 10% is 4 rows
+    labels = [row["label"] for row in rows]
+    with pytest.raises(ValueError, match="should be greater or equal to the number of classes"):
+        train_test_split(rows, test_size=0.1, random_state=0, stratify=labels)  # what data.py did
+    path = write_file("many.csv", rows_csv(rows))
+    train, evaluation, plan = split_of(project_data, path)
+    expected_train, expected_eval = train_test_split(rows, test_size=8, random_state=0, stratify=labels)
+    assert (train, evaluation) == (expected_train, expected_eval)
+    assert Counter(row["label"] for row in evaluation) == {f"c{k}": 1 for k in range(8)}
+    assert "eval: 8 rows held out instead of 4, as many as there are classes" in caplog.text  # data.py says so
+    assert "eval: 8 rows held out instead of 10% (4), as many as there are classes" in plan.description
+    assert held_out(plan.train, 0.1).rows == len(evaluation)
+
+
+def test_classes_with_a_single_row_stay_in_train(write_file, project_data) -> None:
+    counts = {**{f"c{k}": 6 for k in range(7)}, "rare1": 1, "rare2": 1, "rare3": 1}  # 45 rows: 10% is 5 rows
+    rows = class_rows(counts)
+    path = write_file("rare.csv", rows_csv(rows))
+    train, evaluation, plan = split_of(project_data, path)
+    pool = [row for row in rows if counts[row["label"]] > 1]
+    single = [row for row in rows if counts[row["label"]] == 1]
+    expected_train, expected_eval = train_test_split(
+        pool, test_size=7, random_state=0, stratify=[row["label"] for row in pool]
+    )
+    assert evaluation == expected_eval and train == expected_train + single
+    assert "3 class(es) with a single row stay in train, none in eval (rare1, rare2, rare3)" in plan.description
+    assert held_out(plan.train, 0.1).rows == len(evaluation) == 7
+
+
+def test_too_many_classes_for_the_rows_split_at_random_and_say_so(write_file, project_data) -> None:
+    rows = class_rows({f"c{k}": 2 for k in range(10)})  # 20 rows: a row per class would be half of them
+    path = write_file("pairs.csv", rows_csv(rows))
+    train, evaluation, plan = split_of(project_data, path)
+    assert (train, evaluation) == tuple(train_test_split(rows, test_size=2, random_state=0))
+    assert "eval: 2 rows held out at random, not stratified (a row for each of the 10 classes" in plan.description
+
+
+def test_a_split_that_sklearn_could_stratify_is_unchanged(write_file, project_data) -> None:
+    rows = class_rows({"pos": 20, "neg": 15})  # 10% of 35 rows: sklearn rounds up to 4
+    path = write_file("reviews.csv", rows_csv(rows))
+    train, evaluation, plan = split_of(project_data, path)
+    labels = [row["label"] for row in rows]
+    assert (train, evaluation) == tuple(train_test_split(rows, test_size=0.1, random_state=0, stratify=labels))
+    assert len(evaluation) == held_out(plan.train, 0.1).rows == 4
+    assert "eval:" not in plan.description
+
+
+# --- through the command line ------------------------------------------------------------------------------------
+
+
+def test_the_cli_refuses_a_messy_bad_file_in_one_line_and_reads_a_messy_good_one(tmp_path: Path) -> None:
+    good = "\ufeff,text,label\r\n" + "".join(f'{i},"line one of {i}\r\nline two",c{i % 8}\r\n' for i in range(40))
+    (tmp_path / "good.csv").write_bytes(good.encode("utf-8"))
+    (tmp_path / "bad.csv").write_bytes((good + "\ufeff,text,label\r\n0,again,c0\r\n").encode("utf-8"))
+    bad = run_cli("new", "--task", "text-classification", "--data", "bad.csv", "--no-smoke", "--output", "out",
+                  cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
+    assert "bad.csv, line 82 repeats the header (files joined together?); remove that line" in bad.stderr
+    assert not (tmp_path / "out").exists()
+    done = run_cli("new", "--task", "text-classification", "--data", "good.csv", "--no-smoke", "--output", "out",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "eval: 8 rows held out instead of 10% (4)" in done.stderr
+    assert (tmp_path / "out" / "data.py").is_file()

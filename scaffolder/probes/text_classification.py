@@ -66,6 +66,7 @@ def probe(spec: ProjectSpec) -> Probed:
         _check_classes(train, columns)
     labels = () if problem == REGRESSION else _labels(spec, train, evaluation)
     read_as = columns.text + (f" + {columns.text_pair}" if columns.text_pair else "")
+    notes = held_out(train, spec.eval_fraction).notes() if problem == SINGLE and not spec.eval_data else []
     return Probed(
         updates={
             "columns": columns.as_roles(),
@@ -74,7 +75,7 @@ def probe(spec: ProjectSpec) -> Probed:
         },
         train=train,
         eval=evaluation,
-        description=f"{read_as} → {columns.label} ({_PROBLEM_WORDS[problem]})",
+        description=f"{read_as} → {columns.label} ({_PROBLEM_WORDS[problem]})" + "".join(f"; {n}" for n in notes),
     )
 
 
@@ -311,3 +312,61 @@ def _row_labels(value: Any, problem: str, path: Path, row: int) -> list[str]:
             )
         return [normalize_label(item, path, row) for item in values]
     return [normalize_label(value, path, row)]
+
+
+# --- the held-out split ------------------------------------------------------------------------------------------
+
+MAX_EVAL_SHARE = 0.25  # the eval split grows to one row per class only while that holds out at most this share
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The eval split of a single-label train file without eval data, by the rule of `hold_out` in the project's
+    data.py (which makes the split with sklearn; this package stays on the standard library)."""
+
+    rows: int  # held out
+    requested: int  # eval_fraction of the rows, rounded up as sklearn rounds a fractional test_size
+    fraction: float
+    classes: int  # classes with two rows or more: the strata
+    pooled: int  # the rows of those classes
+    stratified: bool
+    train_only: tuple[str, ...]  # classes with a single row, kept in train when stratified
+    total: int
+
+    def notes(self) -> list[str]:
+        """What `scaffold new` says about the split where it is not eval_fraction, stratified by class."""
+        if not self.stratified:
+            return [f"eval: {self.rows} rows held out at random, not stratified ({self._why_random()})"]
+        notes = []
+        if self.rows > self.requested:
+            notes.append(
+                f"eval: {self.rows} rows held out instead of {self.fraction:.0%} ({self.requested}), "
+                f"as many as there are classes, so that the split can be stratified"
+            )
+        if self.train_only:
+            names = ", ".join(self.train_only[:5]) + (", ..." if len(self.train_only) > 5 else "")
+            notes.append(f"{len(self.train_only)} class(es) with a single row stay in train, none in eval ({names})")
+        return notes
+
+    def _why_random(self) -> str:
+        if not self.classes:
+            return "no class has two rows"
+        if max(self.requested, self.classes) > max(self.requested, int(MAX_EVAL_SHARE * self.total)):
+            return f"a row for each of the {self.classes} classes would be over a quarter of the {self.total} rows"
+        return f"only {self.pooled} rows are in classes that have two or more"
+
+
+def held_out(train: DataSummary, fraction: float) -> HeldOut:
+    """eval_fraction of the rows, stratified; raised to one row per class while that is at most a quarter of the
+    rows (sklearn needs as many eval rows as classes to stratify); classes with a single row stay in train.
+    Otherwise a random split of eval_fraction."""
+    total = train.num_rows
+    requested = math.ceil(fraction * total)  # as sklearn's train_test_split rounds a fractional test_size
+    paired = {label: count for label, count in train.label_counts.items() if count >= 2}
+    pooled = sum(paired.values())
+    rows = max(requested, len(paired))
+    # sklearn's conditions: as many eval rows as classes, and as many train rows left.
+    if paired and rows <= max(requested, int(MAX_EVAL_SHARE * total)) and rows <= pooled - len(paired):
+        single = tuple(sorted(set(train.label_counts) - set(paired)))
+        return HeldOut(rows, requested, fraction, len(paired), pooled, True, single, total)
+    return HeldOut(requested, requested, fraction, len(paired), pooled, False, (), total)
