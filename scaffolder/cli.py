@@ -292,7 +292,7 @@ def _regen(console: Console, project: Path, sets: list[str], generator: LLMGener
         result = regenerate(project, sets, generator)
     _print_record(console, result.record)
     if result.recovered:
-        _done(console, f"undid an interrupted regeneration first: {result.recovered}")
+        _done(console, f"found an interrupted regeneration: {result.recovered}")
     if result.generation is None:
         _done(console, "nothing to regenerate: the spec renders the project as it was generated")
         return

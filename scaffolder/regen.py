@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from scaffolder.smoke import SmokeResult
 
 JOURNAL = "scaffold-regen.json"  # inside .git: never part of the work tree
-STASH_MESSAGE = "scaffold: work tree found after an interrupted regen"
 MERGE_SUBJECT = "Merge regenerated project"
 
 
@@ -204,9 +203,9 @@ def _read_journal(project: Path) -> Journal | None:
 def recover(project: Path) -> str | None:
     """Undo what an interrupted regeneration moved, and only that; what was done, or None when there was none.
 
-    The user's branch is moved back only when it stands exactly where the regeneration left it (at its
-    `head`, or at the merge it made); anything else means the user went on working, and then only
-    scaffold/generated is put back. Uncommitted work found in a half-done merge goes to a stash.
+    No user branch is moved and the work tree is never touched: a merge the run committed is kept (it was
+    done), a branch that moved since is the user's work, and where its merge may have begun and left files,
+    the user is asked to sort them out first. scaffold/generated goes back unless its new generation was merged.
     """
     journal = _read_journal(project)
     if journal is None:
@@ -220,8 +219,12 @@ def recover(project: Path) -> str | None:
             f"`git log {vcs.GENERATED_BRANCH}`, then delete {_journal_path(project)} and run again"
         )
     branch_at = vcs.branches(project).get(journal.branch)
-    if branch_at == journal.head or (branch_at is not None and _is_our_merge(project, branch_at, journal)):
-        note = _roll_back_branch(project, journal, branch_at)
+    if branch_at is not None and _is_our_merge(project, branch_at, journal):
+        # Killed after its merge commit: the regeneration is done but for its record; it is kept as it is.
+        note = f"its merge {branch_at[:10]} had finished and is kept"
+    elif branch_at == journal.head:
+        _refuse_a_tree_in_doubt(project, journal)
+        note = f"{journal.branch.removeprefix('refs/heads/')} stays at {journal.head[:10]}"
     else:
         note = "your branches were left as they are (they moved since)"
     if generated == journal.generation and not _merged_anywhere(project, journal.generation):
@@ -235,30 +238,22 @@ def _is_our_merge(project: Path, commit: str, journal: Journal) -> bool:
     return parents == [journal.head, journal.generation] and message.startswith(MERGE_SUBJECT)
 
 
-def _roll_back_branch(project: Path, journal: Journal, branch_at: str) -> str:
-    """The branch stands where the interrupted run left it: put it (and, if checked out, the tree) back."""
-    if vcs.current_branch(project) != journal.branch:
-        if branch_at != journal.head:
-            vcs.move_branch(project, journal.branch.removeprefix("refs/heads/"), journal.head, branch_at)
-        return _where(journal, branch_at)
-    repo = vcs.open_repo(project)
-    stashed = ""
-    if journal.step == "merge":
-        if (project / ".git" / "MERGE_HEAD").exists():
-            repo.git.merge("--abort")
-        if vcs.dirty_files(project):
-            # Half-updated files from the interrupted merge, or edits made since: kept in a stash, never dropped.
-            repo.git.stash("push", "--include-untracked", "-m", STASH_MESSAGE)
-            stashed = f"; the work tree it found is in `git stash list` as '{STASH_MESSAGE}'"
-    if branch_at != journal.head:
-        # Only the merge scaffolder made is dropped, and the tree was clean before it (or is stashed now).
-        vcs.reset_hard(project, journal.head)
-    return f"{_where(journal, branch_at)}{stashed}"
-
-
-def _where(journal: Journal, branch_at: str) -> str:
-    name = journal.branch.removeprefix("refs/heads/")
-    return f"{name} {'is back' if branch_at != journal.head else 'stays'} at {journal.head[:10]}"
+def _refuse_a_tree_in_doubt(project: Path, journal: Journal) -> None:
+    """Where the interrupted run's merge may have begun, the work tree is left to the user: a merge still in
+    progress, or changes that may be a half-done merge's or the user's own (only they can tell)."""
+    if journal.step != "merge" or vcs.current_branch(project) != journal.branch:
+        return
+    if (project / ".git" / "MERGE_HEAD").exists():
+        raise HistoryError(
+            "an interrupted regeneration stopped in its merge, which is still in progress; nothing was changed: "
+            "resolve it and `git commit` (or `git merge --abort`), then run again"
+        )
+    if vcs.dirty_files(project):
+        raise HistoryError(
+            "an interrupted regeneration may have left its merge half-done, and the work tree has changes "
+            f"({', '.join(vcs.dirty_files(project)[:3])}); nothing was changed: look at `git status`, keep what is "
+            "yours with `git stash -u` (or commit it), then run again"
+        )
 
 
 def _merged_anywhere(project: Path, generation: str) -> bool:

@@ -172,17 +172,19 @@ def test_a_killed_regen_leaves_the_repo_as_before_or_after(project: Path, step: 
     state = (repo.head.commit.hexsha, repo.commit("scaffold/generated").hexsha)
     killed = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": step})
     assert killed.returncode == 137
-    # The next run finds the record and rolls back, then does the whole regeneration.
+    # The next run finds the record and puts back what the killed one moved (keeping a merge it had finished),
+    # then does the whole regeneration.
     result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
     assert result.returncode == 0, result.stderr
-    assert "undid an interrupted regeneration first: main " in result.stderr
+    kept = "its merge " if step == "after-merge" else "main stays at"
+    assert f"found an interrupted regeneration: {kept}" in result.stderr
     assert "took over the lock of pid" in result.stderr  # the killed run held it
     repo = git.Repo(project)
     assert repo.head.commit.parents[0].hexsha == state[0]
     assert repo.commit("scaffold/generated").parents[0].hexsha == state[1]
     assert "# mine" in (project / "train.py").read_text() and "LoraConfig(" in (project / "model.py").read_text()
     assert not repo.is_dirty(untracked_files=True)
-    assert repo.git.stash("list") == ""  # the tree was clean when it was killed: nothing needed keeping
+    assert repo.git.stash("list") == ""  # the work tree is never stashed or reset by the recovery
 
 
 @pytest.mark.slow
@@ -199,15 +201,21 @@ def test_every_peft_switch_smoke_trains(tmp_path: Path, start: str, switch: str)
     assert "smoke: passed" in log
 
 
-def test_edits_after_a_half_done_merge_are_kept_in_a_stash(project: Path) -> None:
-    # Killed once the merge may have begun: what is in the work tree could be the merge's, so all of it is stashed.
+def test_changes_after_a_merge_may_have_begun_are_left_to_the_user(project: Path) -> None:
+    # Killed once the merge may have begun: the changes could be the merge's or the user's, so none is touched.
     assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": "before-merge"}).returncode == 137
     edit(project, "data.py", "SPLIT_SEED = 0", "SPLIT_SEED = 3")
+    (project / ".git" / "scaffold.lock").unlink()  # the killed run's: taken over and released like any other
+    before = snapshot(project)
+    refused = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
+    assert refused.returncode == 2 and "may have left its merge half-done" in refused.stderr
+    assert "git stash -u" in refused.stderr
+    assert snapshot(project) == before  # the record stays too, until the tree is sorted out
+    git.Repo(project).git.stash("push", "-u")
     result = regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""})
     assert result.returncode == 0, result.stderr
-    repo = git.Repo(project)
-    assert "scaffold: work tree found after an interrupted regen" in repo.git.stash("list")
-    assert "+SPLIT_SEED = 3" in repo.git.stash("show", "-p")
+    assert "LoraConfig(" in (project / "model.py").read_text()
+    assert "+SPLIT_SEED = 3" in git.Repo(project).git.stash("show", "-p")
 
 
 def test_edits_made_before_any_merge_began_stay_in_the_work_tree(project: Path) -> None:
