@@ -64,6 +64,9 @@ def _handle_errors(command: Callable[..., None]) -> Callable[..., None]:
         except Exception as exc:  # a bug: one line, unless asked for the traceback
             if os.environ.get("SCAFFOLD_DEBUG"):
                 raise
+            if type(exc).__name__ == "GitCommandError":  # git refused (disk, permissions, a lock): not our bug
+                _console().print(f"[red]error:[/] {_plain(_git_failure(exc))}")
+                raise typer.Exit(2) from None
             _console().print(
                 f"[red]internal error:[/] {type(exc).__name__}: {_plain(exc)} "
                 f"(rerun with SCAFFOLD_DEBUG=1 for the traceback; {EXIT_CODES[1]})"
@@ -71,6 +74,14 @@ def _handle_errors(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(1) from None
 
     return run
+
+
+def _git_failure(exc: Exception) -> str:
+    """GitPython's multi-line report as one line: the git command and what git said last."""
+    command = getattr(exc, "command", ["git", "?"])
+    said = [line.strip() for line in str(getattr(exc, "stderr", "")).splitlines() if line.strip()]
+    reason = said[-1].removeprefix("stderr: ").strip("'") if said else f"exit {getattr(exc, 'status', '?')}"
+    return f"`git {command[1] if len(command) > 1 else ''}` failed: {reason}; see `git status` in the project"
 
 
 def _console() -> Console:
@@ -215,7 +226,7 @@ def smoke(
 
     console = _console()
     project = project.expanduser().resolve()
-    with _locked(console, project), console.status("smoke-training on a tiny model…"):
+    with _locked(console, project, optional=True), console.status("smoke-training on a tiny model…"):
         result = smoke_project(project)
     _print_smoke(console, result)
     if as_json:
@@ -386,15 +397,18 @@ def tasks() -> None:
 
 
 @contextmanager
-def _locked(console: Console, project: Path) -> Iterator[None]:
-    """One scaffold command at a time per project; a lock that a killed run left is taken over, and said so."""
-    from scaffolder.lock import project_lock
+def _locked(console: Console, project: Path, optional: bool = False) -> Iterator[None]:
+    """One scaffold command at a time per project; a lock that a killed run left is taken over, and said so.
+    `optional`: a command that needs no git (smoke) also runs in a copy of the project without its repository."""
+    from scaffolder.errors import MissingToolError, OutputError
 
-    if not (project / ".git").is_dir():  # not a project: the command itself says so
-        yield
-        return
-    vcs.require_git()
-    with project_lock(project) as lock:
+    if optional:
+        try:
+            vcs.git_dir(project)
+        except (MissingToolError, OutputError):
+            yield
+            return
+    with vcs.locked(project) as lock:
         if lock.stale_pid:
             _warn(console, f"took over the lock of pid {lock.stale_pid}, a scaffold command that is no longer running")
         yield

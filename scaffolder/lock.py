@@ -41,9 +41,10 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def project_lock(project: Path) -> Iterator[Lock]:
-    """Hold the project's lock for the block; `BusyError` (naming the other pid) when another command has it."""
-    path = project / ".git" / LOCK_FILE
+def project_lock(project: Path, git_dir: Path) -> Iterator[Lock]:
+    """Hold the project's lock (in its repository's `git_dir`) for the block; `BusyError`, naming the other
+    pid, when another command has it."""
+    path = git_dir / LOCK_FILE
     if path in _held:
         _held[path] += 1
         try:

@@ -13,6 +13,7 @@ scaffold/generated. One scaffold command at a time holds the project (scaffolder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from scaffolder import __version__, interrupts, vcs
 from scaffolder.errors import HistoryError, MergeConflict, OutputError
 from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
-from scaffolder.lock import project_lock
 from scaffolder.plan import build_plan
 from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text, spec_hash
 from scaffolder.tasks import TASKS
@@ -45,7 +45,7 @@ class RegenResult:
 
 
 def regenerate(project: Path, sets: list[str], generator: Generator | None = None) -> RegenResult:
-    with project_lock(project):
+    with vcs.locked(project):
         recovered = recover(project)
         check_history(project)
         vcs.require_clean(project, "run `scaffold regen` again (commit scaffold.toml edits too)")
@@ -83,6 +83,17 @@ def _regenerate(project: Path, sets: list[str], generator: Generator | None, rec
 
 
 def _move_refs_and_merge(project: Path, journal: Journal, merge_message: str) -> list[str]:
+    try:
+        return _journaled_steps(project, journal, merge_message)
+    except Exception:
+        # git refused a step (disk full, a permission): put back what moved now, or leave the record to the
+        # next run where the tree is in doubt.
+        with contextlib.suppress(Exception):
+            recover(project)
+        raise
+
+
+def _journaled_steps(project: Path, journal: Journal, merge_message: str) -> list[str]:
     journal.write(project, "branch")
     _crash_point("after-journal")
     vcs.move_branch(project, vcs.GENERATED_BRANCH, journal.generation, journal.generated)
@@ -120,6 +131,12 @@ def check_history(project: Path) -> None:
             f"your branch shares no history with {vcs.GENERATED_BRANCH} (its first commit was amended or rebased); "
             f"nothing was changed: `git merge -s ours --allow-unrelated-histories {vcs.GENERATED_BRANCH}` "
             "records the generation as merged without changing your files, then run again"
+        )
+    index_lock = vcs.git_path(project, "index.lock")
+    if index_lock.exists():
+        raise HistoryError(
+            f"{index_lock} exists: a git command is running in this project, or one was killed; nothing was "
+            "changed: if no git command is running, delete it, then run again"
         )
     if not vcs.is_ancestor(project, generated, "HEAD") and _rebased_into_branch(project, generated):
         raise HistoryError(
@@ -184,7 +201,7 @@ class Journal:
 
 
 def _journal_path(project: Path) -> Path:
-    return project / ".git" / JOURNAL
+    return vcs.git_dir(project) / JOURNAL
 
 
 def _read_journal(project: Path) -> Journal | None:
@@ -243,7 +260,7 @@ def _refuse_a_tree_in_doubt(project: Path, journal: Journal) -> None:
     progress, or changes that may be a half-done merge's or the user's own (only they can tell)."""
     if journal.step != "merge" or vcs.current_branch(project) != journal.branch:
         return
-    if (project / ".git" / "MERGE_HEAD").exists():
+    if vcs.rev_or_none(project, "MERGE_HEAD"):
         raise HistoryError(
             "an interrupted regeneration stopped in its merge, which is still in progress; nothing was changed: "
             "resolve it and `git commit` (or `git merge --abort`), then run again"
@@ -326,7 +343,7 @@ def model_code(project: Path) -> list[str]:
 
 def undo(project: Path) -> str:
     """Drop the last regeneration: HEAD must be its merge, with nothing committed on top. Returns the new HEAD."""
-    with project_lock(project):
+    with vcs.locked(project):
         vcs.require_clean(project, "run `scaffold undo` again")
         return _undo(project)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scaffolder.errors import MissingToolError, OutputError
+from scaffolder.lock import Lock, pid_alive, project_lock
 
 if TYPE_CHECKING:
     import git
@@ -72,8 +73,6 @@ def _staging_prefix(output: Path, pid: int) -> str:
 
 def _remove_dead_staging(output: Path) -> None:
     """A SIGKILL leaves no chance to clean up: the next run removes staging folders whose process is gone."""
-    from scaffolder.lock import pid_alive
-
     for folder in output.parent.glob(f".{glob.escape(output.name)}.scaffold-*-*"):
         pid = folder.name[len(f".{output.name}.scaffold-") :].partition("-")[0]
         if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
@@ -123,13 +122,38 @@ def require_git() -> None:
         raise MissingToolError("git is not installed; install git (e.g. `apt install git`) and run again")
 
 
+def git_dir(project: Path) -> Path:
+    """The project repository's own folder, shared by its worktrees: where scaffolder's lock and regen record
+    live. The project must be the top of a repository (not a folder inside another one)."""
+    require_git()
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "--git-common-dir"], cwd=project,
+                              capture_output=True, text=True)  # fmt: skip
+    except OSError:  # the folder does not exist
+        done = None
+    lines = done.stdout.splitlines() if done and done.returncode == 0 else []
+    if len(lines) != 2 or Path(lines[0]).resolve() != project.resolve():
+        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project")
+    return (project / lines[1]).resolve()
+
+
+@contextmanager
+def locked(project: Path) -> Iterator[Lock]:
+    """One scaffold command at a time per project (scaffolder.lock)."""
+    with project_lock(project, git_dir(project)) as lock:
+        yield lock
+
+
+def git_path(project: Path, name: str) -> Path:
+    """A file of git's own for the checked-out worktree (`MERGE_HEAD`, `index.lock`)."""
+    return (project / open_repo(project).git.rev_parse("--git-path", name)).resolve()
+
+
 def open_repo(project: Path) -> git.Repo:
     """The project's repository; every command GitPython runs in it commits with `_identity`'s fallback."""
     require_git()
     import git
 
-    if not (project / ".git").is_dir():
-        raise OutputError(f"{project} is not a git repository made by `scaffold new`; run this in a project")
     try:
         repo = git.Repo(project)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):

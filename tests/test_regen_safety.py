@@ -15,9 +15,9 @@ import pytest
 from test_regen import regen, snapshot
 
 from conftest import DATA, commit_all, edit, run_cli
-from scaffolder.lock import project_lock
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec, from_toml
+from scaffolder.vcs import locked
 
 JOURNAL = ".git/scaffold-regen.json"
 
@@ -72,7 +72,7 @@ def test_commits_made_after_an_interrupted_regen_are_never_reset_away(project: P
 
 def test_a_second_command_while_one_runs_exits_2_naming_its_pid(project: Path) -> None:
     before = snapshot(project)
-    with project_lock(project):
+    with locked(project):
         for args in (["regen", str(project), "--no-smoke", "--set", "num_epochs=5"], ["undo", str(project)],
                      ["check", str(project)]):  # fmt: skip
             error = one_line_error(run_cli(*args, cwd=project.parent), 2)
@@ -252,3 +252,26 @@ def test_regen_switches_to_every_peft_method_with_its_learning_rate(project: Pat
     # The same rate as a project made with that method from the start.
     fresh = build_plan(ProjectSpec(task="text-classification", train_data=DATA / "sst_like.tsv", peft=method))
     assert switched.peft == method and switched.learning_rate == fresh.spec.learning_rate != 2e-5
+
+
+def test_a_left_index_lock_is_refused_before_anything_moves(project: Path) -> None:
+    (project / ".git" / "index.lock").touch()  # a git command killed mid-write, or one still running
+    before = snapshot(project)
+    error = one_line_error(regen(project, "--set", "num_epochs=5"), 2)
+    assert "index.lock exists" in error and "nothing was changed" in error
+    assert snapshot(project) == before
+
+
+def test_regen_in_a_git_worktree_of_the_project(project: Path) -> None:
+    git.Repo(project).git.worktree("add", "-q", str(project.parent / "wt"), "-b", "experiment")
+    result = run_cli("regen", "--no-smoke", "--set", "num_epochs=5", cwd=project.parent / "wt")
+    assert result.returncode == 0, result.stderr
+    assert "num_epochs: 5" in (project.parent / "wt" / "config.yaml").read_text()
+    assert "num_epochs: 5" not in (project / "config.yaml").read_text()  # main's worktree is untouched
+
+
+@pytest.mark.parametrize("command", ["regen", "undo", "check", "log", "diff"])
+def test_a_folder_that_is_not_a_project_is_one_line(tmp_path: Path, command: str) -> None:
+    (tmp_path / "scaffold.toml").write_text('task = "text-classification"\n')  # a spec, but no repository
+    error = one_line_error(run_cli(command, str(tmp_path), cwd=tmp_path), 2)
+    assert "is not a git repository made by `scaffold new`" in error
