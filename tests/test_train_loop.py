@@ -207,7 +207,7 @@ def test_max_steps_bounds_the_run_and_the_schedule_and_effective_batch_size_sets
 def test_bad_batch_settings_fail_at_start_up_in_one_line(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = train(project, out, "effective_batch_size=10")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: effective_batch_size=10 is not a multiple of batch_size x processes = 4 x 1 = 4; "
         "use a multiple of 4 or change batch_size"
@@ -218,8 +218,10 @@ def test_bad_batch_settings_fail_at_start_up_in_one_line(project: Path, tmp_path
         "gradient_accumulation_steps, not both (effective_batch_size derives the accumulation)",
         "resume=true": f"error: resume=true, but {out / 'checkpoints'} holds no complete checkpoint; "
         "train without resume=true to start over",
-        "max_steps=0": "error: max_steps must be a positive whole number or null, got 0",
-        "report_to=wandb": "error: report_to must be tensorboard or none, got 'wandb'",
+        "max_steps=0": "error: `max_steps` must be a positive integer (>= 1) or null, got 0; "
+        "fix the max_steps= override",
+        "report_to=wandb": "error: `report_to` must be one of tensorboard, none, got wandb; "
+        "fix the report_to= override",
     }
     driver = ("import json, sys, train\n"
               "for case in json.loads(sys.argv[1]):\n"
