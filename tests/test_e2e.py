@@ -113,9 +113,9 @@ def test_predict_and_evaluate_use_the_saved_model(minilm_project: Path) -> None:
 
 def test_config_overrides_are_typed_and_checked(minilm_project: Path) -> None:
     bad_key = project_python(minilm_project, "train.py", "num_epoch=2")
-    assert bad_key.returncode != 0 and "unknown config key 'num_epoch'" in bad_key.stderr
+    assert bad_key.returncode == 2 and "unknown config key 'num_epoch'" in bad_key.stderr
     bad_type = project_python(minilm_project, "train.py", "num_epochs=2.5")
-    assert bad_type.returncode != 0 and "num_epochs must be int" in bad_type.stderr
+    assert bad_type.returncode == 2 and "`num_epochs` must be a positive integer" in bad_type.stderr
 
 
 def test_generated_project_tests_pass(minilm_project: Path) -> None:
