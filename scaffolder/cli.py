@@ -423,6 +423,8 @@ def _print_new(console: Console, result: NewResult) -> None:
     counts = ", ".join(f"{label} {count}" for label, count in list(plan.label_counts.items())[:8])
     more = f", … ({len(spec.labels)} in all)" if len(spec.labels) > 8 else ""
     _done(console, f"{spec.task}: {plan.description}" + (f"; labels {counts}{more}" if counts else ""))
+    for warning in plan.warnings:
+        _warn(console, warning)
     _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
     _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
 

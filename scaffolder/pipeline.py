@@ -36,6 +36,7 @@ class NewResult:
             "llm": self.record.to_json() if self.record.name != render.GENERATOR else None,
             "smoke": self.smoke.to_json() if self.smoke else None,
             "smoke_skipped": self.smoke_skipped,
+            "warnings": list(self.plan.warnings),
         }
 
 

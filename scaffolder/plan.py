@@ -38,6 +38,7 @@ class Plan:
     train: DataSummary
     eval: DataSummary | None
     description: str  # what the data is read as, in one line
+    warnings: tuple[str, ...] = ()  # what the data may be read wrong as, each with its fix
 
     @property
     def best_metric(self) -> str:
@@ -75,7 +76,9 @@ def build_plan(spec: ProjectSpec) -> Plan:
     )
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
-    return Plan(resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, probed.description)
+    return Plan(
+        resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, probed.description, probed.warnings
+    )
 
 
 def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:

@@ -36,7 +36,7 @@ def test_json_list_and_chinese_csv() -> None:
 def test_unknown_headers_are_inferred_from_the_values(write_file) -> None:
     rows = [{"t": f"a fairly long piece of text number {i}", "k": "yes" if i % 2 else "no"} for i in range(20)]
     path = write_file("odd.jsonl", "\n".join(json.dumps(r) for r in rows))
-    assert columns_of(path) == Columns("t", None, "k")
+    assert columns_of(path) == Columns("t", None, "k", guessed=("label", "text"))
 
 
 def test_flags_win_and_are_checked(write_file) -> None:
@@ -127,3 +127,39 @@ def test_a_regression_target_that_is_not_a_number_names_the_row(tmp_path: Path) 
     path.write_text("text,score\n" + "".join(f"t{i},{i / 3:.2f}\n" for i in range(12)) + "t,high\n")
     with pytest.raises(DataError, match=r"row 13: regression target 'high' is not a number"):
         probe(ProjectSpec(task="text-classification", train_data=path))
+
+
+KAGGLE_AIRLINE_HEADER = (
+    "tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,airline,airline_sentiment_gold,name,"
+    "retweet_count,text,tweet_created"
+)
+
+
+def kaggle_airline_rows(rows: int) -> str:
+    """The Twitter US Airline Sentiment export: `airline` repeats more than the annotated `airline_sentiment`."""
+    lines = [KAGGLE_AIRLINE_HEADER]
+    for i in range(rows):
+        sentiment = ("negative", "neutral", "positive")[i % 3]
+        reason = "Late Flight" if sentiment == "negative" else ""
+        airline = ("Virgin America", "United")[i % 2]
+        lines.append(f'{570306133677760513 + i},{sentiment},{1.0 - i % 5 / 10},{reason},{airline},,user{i},0,'
+                     f'"@united flight {i} was {sentiment}",2015-02-24 11:35:52 -0800')  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def test_a_column_named_for_the_label_wins_over_a_more_repetitive_one(write_file) -> None:
+    path = write_file("Tweets.csv", kaggle_airline_rows(60))
+    probed = probe(ProjectSpec(task="text-classification", train_data=path))
+    assert probed.updates["columns"] == {"text": "text", "label": "airline_sentiment"}
+    assert probed.updates["labels"] == ("negative", "neutral", "positive")
+    assert probed.warnings == ()  # named for what it is: no guess to warn about
+
+
+def test_a_label_picked_by_repetition_alone_is_said_loudly_with_the_flag(write_file) -> None:
+    lines = ["comment_text,toxic_flag,lang"] + [f'"comment number {i} here",{i % 2},en' for i in range(30)]
+    path = write_file("comments.csv", "\n".join(lines) + "\n")
+    probed = probe(ProjectSpec(task="text-classification", train_data=path))
+    assert probed.updates["columns"]["label"] == "toxic_flag"
+    assert len(probed.warnings) == 2  # neither column is named for its role
+    assert "the label column `toxic_flag` is a guess" in probed.warnings[0]
+    assert "pass --label-column NAME" in probed.warnings[0] and "pass --text-column NAME" in probed.warnings[1]

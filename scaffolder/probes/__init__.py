@@ -38,6 +38,7 @@ class Probed:
     # The model to use when --model is not given and the data calls for one (e.g. a translation model made
     # for the language pair); None leaves the choice to the task's defaults.
     default_model: str | None = None
+    warnings: tuple[str, ...] = ()  # what may be read wrong (a guessed column), shown loudly with the fix
 
 
 def probe(spec: ProjectSpec) -> Probed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ class Columns:
     text: str
     text_pair: str | None
     label: str
+    guessed: tuple[str, ...] = ()  # roles chosen from the values alone, no flag or name saying so
 
     def as_roles(self) -> dict[str, str]:
         roles = {"text": self.text, "text_pair": self.text_pair, "label": self.label}
@@ -76,6 +78,7 @@ def probe(spec: ProjectSpec) -> Probed:
         train=train,
         eval=evaluation,
         description=f"{read_as} → {columns.label} ({_PROBLEM_WORDS[problem]})" + "".join(f"; {n}" for n in notes),
+        warnings=tuple(guess_warnings(columns, list(sample[0]))),
     )
 
 
@@ -177,16 +180,32 @@ def infer_columns(
     if text is None:
         text, found_pair = _text_columns(by_lower)
         text_pair = text_pair if text_pair is not None else found_pair
+    guessed = []
     label = label or next((by_lower[c] for c in LABEL_COLUMNS if c in by_lower), None)
-    label = label or _guess_label(sample, exclude={text, text_pair})
+    label = label or _label_by_name(sample, exclude={text, text_pair})
+    if label is None:
+        label, guessed = _guess_label(sample, exclude={text, text_pair}), ["label"]
     if label is None:
         raise DataError(f"{path}: no label column found among {', '.join(names)}; pass --label-column NAME")
-    text = text or _guess_text(sample, exclude={label, text_pair})
+    if text is None:
+        text, guessed = _guess_text(sample, exclude={label, text_pair}), [*guessed, "text"]
     if text is None:
         raise DataError(f"{path}: no text column found among {', '.join(names)}; pass --text-column NAME")
     if label in (text, text_pair):
         raise DataError(f"{path}: column `{label}` cannot be both text and label; pass --text-column/--label-column")
-    return Columns(text=text, text_pair=text_pair, label=label)
+    return Columns(text=text, text_pair=text_pair, label=label, guessed=tuple(guessed))
+
+
+def guess_warnings(columns: Columns, names: list[str]) -> list[str]:
+    """Said loudly at `scaffold new`: a column picked from its values alone may be the wrong one (a Kaggle
+    export has many repetitive columns), and training on it would go unnoticed."""
+    why = {"label": "its values repeat (no column is named like a label)",
+           "text": "it holds the longest strings (no column is named like a text)"}  # fmt: skip
+    return [
+        f"the {role} column `{getattr(columns, role)}` is a guess: {why[role]}, among {', '.join(names)}; "
+        f"if it is wrong, pass --{role}-column NAME"
+        for role in columns.guessed
+    ]
 
 
 def _text_columns(by_lower: dict[str, str]) -> tuple[str | None, str | None]:
@@ -194,6 +213,31 @@ def _text_columns(by_lower: dict[str, str]) -> tuple[str | None, str | None]:
         if first in by_lower and second in by_lower:
             return by_lower[first], by_lower[second]
     return next((by_lower[c] for c in TEXT_COLUMNS if c in by_lower), None), None
+
+
+def _label_by_name(sample: list[dict[str, Any]], exclude: set[str | None]) -> str | None:
+    """A column whose name holds a label word (`airline_sentiment`, `Category Name`) and whose values look like
+    classes. Kaggle exports carry many repetitive columns (the airline, the country): the name says which one
+    was annotated, so it wins over repetition. Of several, the one with the fewest other words in its name
+    (`airline_sentiment` before `airline_sentiment_gold`)."""
+    found = []
+    for name in sample[0]:
+        words = _name_words(name)
+        if name not in exclude and words & set(LABEL_COLUMNS) and _looks_like_classes(sample, name):
+            found.append((len(words), name))
+    return min(found)[1] if found else None
+
+
+def _name_words(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)  # camelCase: airlineSentiment
+    return {word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word}
+
+
+def _looks_like_classes(sample: list[dict[str, Any]], name: str) -> bool:
+    """Repeating values, filled in for most rows (a `_gold` column that is mostly empty is not the label)."""
+    values = [r.get(name) for r in sample]
+    present = [_label_key(v) for v in values if not is_missing(v)]
+    return len(present) > len(values) / 2 and 1 < len(set(present)) <= max(2, len(sample) // 2)
 
 
 def _guess_label(sample: list[dict[str, Any]], exclude: set[str | None]) -> str | None:
