@@ -190,3 +190,37 @@ def test_bad_chat_data_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) 
     assert "chat.jsonl, row 13: the conversation has no assistant message" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl"]
+
+
+OASST_MESSAGES = [
+    {"message_id": "m1", "parent_id": None, "user_id": "u1", "created_date": "2023-02-05T14:23:50",
+     "text": "Can you explain what a monad is in simple terms?", "role": "prompter", "lang": "en", "rank": None},
+    {"message_id": "m2", "parent_id": "m1", "user_id": "u2", "created_date": "2023-02-05T15:01:12",
+     "text": "A monad is a design pattern that wraps values and chains computations.", "role": "assistant",
+     "lang": "en", "rank": 0},
+    {"message_id": "m3", "parent_id": "m1", "user_id": "u3", "created_date": "2023-02-05T16:40:02",
+     "text": "Think of it as a box with rules for putting things in and taking them out.", "role": "assistant",
+     "lang": "en", "rank": 1},
+]  # fmt: skip
+PREFERENCE_SHAREGPT = {
+    "conversations": [{"from": "human", "value": "Write a haiku about autumn."}],
+    "chosen": {"from": "gpt", "value": "Crimson leaves drifting / the maple lets go slowly / cold wind hums goodbye"},
+    "rejected": {"from": "gpt", "value": "Autumn is a season."},
+}
+
+
+@pytest.mark.parametrize(
+    ("records", "says"),
+    [
+        (OASST_MESSAGES, "is a message tree (OpenAssistant's layout"),
+        ([PREFERENCE_SHAREGPT] * 3, "holds preference pairs (a `chosen` and a `rejected` response to `conversations`)"),
+        ([{"prompt": "2+2?", "chosen": "4", "rejected": "5"}] * 3, "holds preference pairs"),
+    ],
+)
+def test_other_kinds_of_data_are_named_not_misread(tmp_path: Path, records: list[dict[str, Any]], says: str) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join(json.dumps(record, ensure_ascii=False) for record in records) + "\n")
+    result = run_cli("new", "--task", "text-generation", "--data", str(path), "--output", "p", "--no-smoke",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "p").exists()

@@ -99,6 +99,8 @@ def infer_layout(sample: list[dict[str, Any]], path: Path, given: dict[str, str]
     if layout is not None and layout not in LAYOUTS:
         raise DataError(f"unknown data_layout `{layout}`; text-generation reads: {', '.join(LAYOUTS)}")
     layout = layout or _layout_of_roles(given, path)
+    if not given and layout is None:
+        _refuse_other_kinds(names, path)
     found = _from_keys(names, layout)
     if found is None:
         raise DataError(
@@ -116,6 +118,28 @@ def infer_layout(sample: list[dict[str, Any]], path: Path, given: dict[str, str]
         roles = ", ".join(ROLES[found.name])
         raise DataError(f"column role `{extra[0]}` does not apply to {found.name} data; its roles are: {roles}")
     return Layout(found.name, {role: columns[role] for role in ROLES[found.name] if role in columns})
+
+
+def _refuse_other_kinds(names: list[str], path: Path) -> None:
+    """Data that looks like a layout but is another kind: its `text` or `conversations` key would be read,
+    and the model would train on the wrong thing (root prompts alone, or conversations missing their answer)."""
+    keys = {name.lower() for name in names}
+    if {"message_id", "parent_id", "role", "text"} <= keys:
+        raise DataError(
+            f"{path} is a message tree (OpenAssistant's layout: one message per line, replies linked to their "
+            "parent by message_id/parent_id), not conversations; read as text it would train on single messages. "
+            "Build the threads first (from each root prompt, follow the best-ranked reply: rank 0) into one "
+            "`messages` list of {role, content} per line, with `prompter` as the user role, and pass that file"
+        )
+    if {"chosen", "rejected"} <= keys:
+        prompt = next((name for name in names if name.lower() in ("conversations", "messages", "prompt")), None)
+        to = f" to `{prompt}`" if prompt else ""
+        raise DataError(
+            f"{path} holds preference pairs (a `chosen` and a `rejected` response{to}): data for preference "
+            "tuning (DPO, ORPO, KTO), which text-generation does not train; to fine-tune on the preferred answers, "
+            f"write each row's {prompt or 'prompt'} and its `chosen` response as one conversation (`messages`) or "
+            "as prompt/completion, and pass that file"
+        )
 
 
 def _layout_of_roles(given: dict[str, str], path: Path) -> str | None:
