@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scaffolder import probes
 from scaffolder.errors import DataError, SpecError
-from scaffolder.probes import DataSummary
+from scaffolder.probes import DataSummary, readers
 from scaffolder.spec import ProjectSpec, is_local_model
 from scaffolder.tasks import (
     FAMILIES,
@@ -45,12 +45,18 @@ class Plan:
         return self.task.best_metric_by_problem.get(self.spec.problem_type or "", self.task.best_metric)
 
     @property
+    def data_encoding(self) -> str:
+        """The encoding data.py reads files in that are not UTF-8 (UTF-16/32 carry a byte-order mark)."""
+        return next((s.encoding for s in (self.train, self.eval) if s and _legacy(s.encoding)), "utf-8")
+
+    @property
     def label_counts(self) -> dict[str, int]:
         return {label: self.train.label_counts.get(label, 0) for label in self.spec.labels}
 
 
 def build_plan(spec: ProjectSpec) -> Plan:
     task = TASKS[spec.task]
+    _check_encodings(spec.train_data, spec.eval_data)
     probed = probes.probe(spec)
     train = probed.train
     _check_sizes(train, probed.eval)
@@ -76,9 +82,8 @@ def build_plan(spec: ProjectSpec) -> Plan:
     )
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
-    return Plan(
-        resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, probed.description, probed.warnings
-    )
+    description = probed.description + _read_as(train, probed.eval)
+    return Plan(resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, description, probed.warnings)
 
 
 def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:
@@ -87,6 +92,29 @@ def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:
             f"{train.path} has {train.num_rows} rows, too few to hold out an eval split; "
             f"add rows (at least {MIN_ROWS_FOR_SPLIT}) or pass --eval-data"
         )
+
+
+def _legacy(encoding: str) -> bool:
+    return not encoding.startswith("utf-")
+
+
+def _check_encodings(train: Path, evaluation: Path | None) -> None:
+    """config.yaml's data_encoding reads every file that is not UTF-8: two such files must share it."""
+    if evaluation is None or not (train.is_file() and evaluation.is_file()):
+        return  # missing files are the probe's to report (and a translation pair names files it reads apart)
+    train_encoding, encoding = readers.data_encoding(train), readers.data_encoding(evaluation)
+    if _legacy(train_encoding) and _legacy(encoding) and train_encoding != encoding:
+        raise DataError(
+            f"{evaluation} is {encoding} text and {train.name} {train_encoding}; one project reads one encoding "
+            f"besides UTF-8: convert it (iconv -f {encoding} -t UTF-8 {evaluation.name} > "
+            f"{evaluation.stem}.utf8{evaluation.suffix}) and pass that"
+        )
+
+
+def _read_as(train: DataSummary, evaluation: DataSummary | None) -> str:
+    """`; eng.train read as CoNLL text` where a file is read other than its name says, or not as UTF-8."""
+    notes = [readers.describe(s.path) for s in (train, evaluation) if s and s.path.is_file()]
+    return "".join(f"; {note}" for note in notes if note)
 
 
 def _max_length(words_p95: int, cap: int) -> int:

@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class DataSummary:
     path: Path
-    format: str
+    format: str  # how the file is read, found from its content: csv, tsv, json, jsonl, conll, txt (or squad)
     fields: tuple[str, ...]  # the record's keys (a csv header)
     num_rows: int
     words_p95: int  # 95th percentile of words in a model input (both texts of a pair, question + context, ...)
     target_words_p95: int = 0  # the same for a generated target (summary, translation, response); 0 if none
     label_counts: dict[str, int] = field(default_factory=dict)  # classes or tags; empty for tasks without
     non_latin_share: float = 0.0  # share of letters outside Latin script in the sampled texts
+    encoding: str = "utf-8"  # the file's text encoding: utf-8, utf-16, utf-32 or a legacy one (gb18030, cp1252)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class TextStats:
                     self.non_latin += ord(ch) > 0x24F
 
     def summary(self, path: Path, fmt: str, fields: tuple[str, ...], **extra: Any) -> DataSummary:
+        from scaffolder.probes.readers import data_encoding
+
+        if path.is_file():
+            extra.setdefault("encoding", data_encoding(path))
         return DataSummary(
             path=path,
             format=fmt,

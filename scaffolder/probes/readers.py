@@ -1,13 +1,13 @@
 """Read data files as records: csv, tsv, json (a list of records, or an object with one list of records) and
-jsonl, with the standard library only (the CLI must stay light). Every problem becomes a `DataError` that
-names the file and the fix. Task probes (one module each in this package) read through these functions.
-Plain text (txt) reads as one `text` record per document (see `iter_text_documents`).
+jsonl (one object a line, or objects one after another), with the standard library only (the CLI must stay
+light). Every problem becomes a `DataError` that names the file and the fix. Task probes (one module each in
+this package) read through these functions. Plain text (txt) reads as one `text` record per document (see
+`iter_text_documents`). A file's layout and encoding come from its content (`sniff`), not from its name.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import re
 from collections import Counter
@@ -16,31 +16,62 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+from scaffolder.probes import sniff
 
 SAMPLE_ROWS = 200  # rows read to decide the columns
 # Python's csv refuses fields over 131,072 characters by default; a long document is data, not a broken file.
 # 2**31 - 1 is the largest limit every platform's C long holds (sys.maxsize overflows on Windows).
 CSV_FIELD_LIMIT = 2**31 - 1
+# The formats file names usually stand for: content decides (sniff), a suffix only breaks ties.
+FORMATS = {**sniff.SUFFIX_FORMATS, ".txt": "txt"}
 
 
 def data_format(path: Path) -> str:
+    """csv, tsv, json, jsonl, conll or txt, from the file's content."""
+    return _sniffed(path).format
+
+
+def data_encoding(path: Path) -> str:
+    """utf-8, utf-16, utf-32, or the legacy encoding the file is in (gb18030, cp1252, ...)."""
+    return _sniffed(path).encoding
+
+
+def text_codec(path: Path) -> str:
+    """The codec to open a data file with (a UTF-8 byte-order mark is dropped)."""
+    return _sniffed(path).codec
+
+
+def _sniffed(path: Path) -> sniff.Sniffed:
     if not path.exists():
         raise DataError(f"data file {path} not found; check the path")
     if path.is_dir():
         raise DataError(f"{path} is a directory; pass the data file itself (csv, tsv, json or jsonl)")
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{path}: unsupported file type `{path.suffix}`; use .csv, .tsv, .json, .jsonl or .txt")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty; it needs a header (or records) and at least a few rows")
-    return fmt
+    return sniff.sniff(path)
+
+
+def describe(path: Path) -> str:
+    """How a file is read, for the user when that is not what its name says (`eng.train read as CoNLL text`)."""
+    found = _sniffed(path)
+    suffix = path.suffix.lower()
+    notes = []
+    named = "conll" if suffix in sniff.CONLL_SUFFIXES else FORMATS.get(suffix)
+    if named != found.format:
+        notes.append(sniff.NAMES[found.format])
+    if found.encoding != "utf-8":
+        notes.append(found.encoding.upper())
+    return f"{path.name} read as {', '.join(notes)}" if notes else ""
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of a data file as a dict, in file order."""
     fmt = data_format(path)
+    if fmt == "conll":
+        raise DataError(
+            f"{path} is CoNLL text (a `token ... TAG` line per word), which token-classification reads; "
+            "this task reads csv, tsv, json or jsonl records"
+        )
     try:
         if fmt in ("csv", "tsv"):
             yield from _iter_delimited(path, fmt)
@@ -50,20 +81,20 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             yield from ({"text": document} for document in iter_text_documents(path))
         else:
             yield from _iter_json(path)
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, exc) from None
     except csv.Error as exc:
         raise DataError(f"{path} is not valid {fmt.upper()} ({exc}); fix the file or convert it to jsonl") from None
 
 
 def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with path.open(encoding=text_codec(path), newline="") as f:
         # GLUE-style TSV files hold bare quote characters inside sentences: quotes are not special there.
         reader = (
             csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             if fmt == "tsv"
-            else csv.DictReader(f, dialect=_sniff_csv(path))
+            else csv.DictReader(f, delimiter=_csv_delimiter(path))
         )
         header = _check_header(path, reader.fieldnames)
         names = [_field_key(name) for name in header]
@@ -107,13 +138,9 @@ def _field_key(value: str | None) -> str:
     return (value or "").strip().lstrip("\ufeff").strip()
 
 
-def _sniff_csv(path: Path) -> type[csv.Dialect] | csv.Dialect:
-    """Comma-separated unless the header clearly uses `;` (spreadsheet exports in many locales) or a tab."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        header = f.readline()
-    if "," not in header and (";" in header or "\t" in header):
-        return csv.Sniffer().sniff(header, delimiters=";\t")
-    return csv.excel
+def _csv_delimiter(path: Path) -> str:
+    with path.open(encoding=text_codec(path), newline="") as f:
+        return sniff.delimiter(f.readline())
 
 
 class _RepeatedKey(Exception):
@@ -140,7 +167,12 @@ def _repeated_key(where: str, exc: _RepeatedKey) -> DataError:
 
 
 def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8-sig") as f:
+    with path.open(encoding=text_codec(path)) as f:
+        first = next((line for line in f if line.strip()), "")
+    if not _is_json(first):  # pretty-printed objects one after another
+        yield from _iter_json_values(path)
+        return
+    with path.open(encoding=text_codec(path)) as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -154,17 +186,50 @@ def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}); one object per line") from None
             except _RepeatedKey as exc:
                 raise _repeated_key(f"{path}, line {line_no}", exc) from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}, line {line_no}: expected a JSON object per line, got {type(record).__name__}")
-            yield record
+            yield _record(path, line_no, record)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # what JSON allows between values
+
+
+def _iter_json_values(path: Path) -> Iterator[dict[str, Any]]:
+    """Objects one after another, each over several lines (what `datasets` reads as JSON lines too)."""
+    text = path.read_text(encoding=text_codec(path))
+    index = _SPACE.match(text).end()  # type: ignore[union-attr]  # matches the empty string at least
+    while index < len(text):
+        line_no = text.count("\n", 0, index) + 1
+        try:
+            record, index = _JSON.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); write JSON objects one after another"
+            ) from None
+        except _RepeatedKey as exc:
+            raise _repeated_key(f"{path}, line {line_no}", exc) from None
+        yield _record(path, line_no, record)
+        index = _SPACE.match(text, index).end()  # type: ignore[union-attr]
+
+
+def _record(path: Path, line_no: int, record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}, line {line_no}: expected a JSON object per line, got {type(record).__name__}")
+    return record
 
 
 def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = path.read_text(encoding=text_codec(path))
     try:
         data = _JSON.decode(text)
     except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # JSON lines saved with a .json suffix
+        if exc.msg == "Extra data":  # values one after another
             yield from _iter_jsonl(path)
             return
         raise DataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); fix it or use jsonl") from None
@@ -180,10 +245,15 @@ def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
     yield from data
 
 
+def _undecodable(path: Path, exc: UnicodeDecodeError) -> DataError:
+    """A byte the sniffed encoding does not read (the sniff checks every byte, so a file changed meanwhile)."""
+    return DataError(f"{path} is not {exc.encoding} text throughout ({exc.reason}); re-save it as UTF-8")
+
+
 def iter_text_documents(path: Path) -> Iterator[str]:
     """The documents of a plain-text file: blank lines separate documents (line breaks inside one are kept);
     a file without any blank line holds one document per line."""
-    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    text = path.read_text(encoding=text_codec(path)).replace("\r\n", "\n")
     lines = text.split("\n")
     if any(not line.strip() for line in lines[:-1]):
         documents = [block.strip("\n") for block in re.split(r"\n\s*\n", text)]
@@ -213,25 +283,13 @@ def is_number(text: str) -> bool:
 
 # --- CoNLL: one `token ... TAG` line per token, a blank line between sentences ---------------------------------
 
-CONLL_SUFFIXES = (".conll", ".bio", ".iob")
-CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
+CONLL_SUFFIXES = sniff.CONLL_SUFFIXES
+CONLL_DOCSTART = sniff.CONLL_DOCSTART
 
 
 def is_conll(path: Path) -> bool:
-    """Whether a file is CoNLL text: by its suffix, or a .txt file whose lines look like `token TAG`."""
-    suffix = path.suffix.lower()
-    if suffix in CONLL_SUFFIXES:
-        return True
-    if suffix != ".txt" or not path.is_file():
-        return False
-    with path.open(encoding="utf-8-sig", errors="replace") as f:
-        lines = [line.split() for line in itertools.islice(f, SAMPLE_ROWS)]
-    rows = [fields for fields in lines if fields and fields[0] != CONLL_DOCSTART]
-    # Columns: every line has the same few fields (prose lines vary in length), and the tags in the last one
-    # repeat (the last words of sentences rarely do).
-    widths = {len(fields) for fields in rows}
-    tags = {fields[-1] for fields in rows}
-    return len(widths) == 1 and 2 <= min(widths) <= 10 and len(tags) <= max(2, len(rows) // 3)
+    """Whether a file is CoNLL text, by its content (sniff.looks_conll), or by a .conll, .bio or .iob suffix."""
+    return path.is_file() and path.stat().st_size > 0 and data_format(path) == "conll"
 
 
 def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
@@ -241,7 +299,7 @@ def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
     tags: list[str] = []
     start = 0
     try:
-        with path.open(encoding="utf-8-sig") as f:
+        with path.open(encoding=text_codec(path)) as f:
             for line_no, line in enumerate(f, start=1):
                 fields = line.split()
                 if not fields or fields[0] == CONLL_DOCSTART:  # both end a sentence
@@ -257,8 +315,8 @@ def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
                 start = start if tokens else line_no
                 tokens.append(fields[0])
                 tags.append(fields[-1])
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, exc) from None
     if tokens:
         yield {"tokens": tokens, "tags": tags, "line": start}
 

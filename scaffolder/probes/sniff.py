@@ -1,0 +1,289 @@
+"""What a data file holds, from its bytes, not its name: the text encoding, then the layout (csv, tsv, json,
+jsonl, CoNLL or plain text). Files come as distributed (`eng.train`, `dev`, JSON lines saved as `.json`, a csv
+saved as `.txt`), so the suffix only breaks ties. The project's data.py decodes files by the same rule (see
+templates/common/read_text.py.inc), and config.yaml records what was found here.
+
+Encodings: a byte-order mark names its encoding (UTF-8, UTF-16, UTF-32); else valid UTF-8 is UTF-8; else
+charset-normalizer guesses (imported only then: most files are UTF-8). Its guesses on short files waver, so
+two preferences follow what the data is likely to be: GB18030 for simplified Chinese (a superset of GB2312
+and GBK, which it names in turn), and cp1252 for Western European text when that reads it too (it often names
+a Nordic or Baltic code page that turns è into č).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import io
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from scaffolder.errors import DataError
+
+# Byte-order marks, UTF-32's first: its little-endian mark starts with UTF-16's.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+CHUNK = 1 << 20  # bytes decoded at a time to check UTF-8
+GUESS_BYTES = 4 << 20  # bytes charset-normalizer sees: it samples them, and the whole file is checked after
+HEAD_CHARS = 1 << 16  # characters read to decide the layout
+SAMPLE_LINES = 200
+CHINESE = ("gb2312", "gbk", "cp936", "hz", "gb18030")  # charset-normalizer's names for simplified Chinese
+# A prefix this rich in valid multi-byte UTF-8 before the first invalid byte is a UTF-8 file with a foreign
+# part, not a legacy encoding (whose bytes rarely form valid UTF-8 sequences even twice in a row).
+MIXED_UTF8_CHARS = 8
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+CONLL_SUFFIXES = (".conll", ".bio", ".iob")
+CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
+_TO_JSONL = "convert it to jsonl: pandas.{}('{{name}}').to_json('{{stem}}.jsonl', orient='records', lines=True)"
+# Files that are not text, by their first bytes: what they are, and the conversion that makes them readable.
+MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip -k {name}) and pass the file inside"),
+    (b"PAR1", "a Parquet file", _TO_JSONL.format("read_parquet")),
+    (b"ARROW1", "an Arrow file", _TO_JSONL.format("read_feather")),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?)", "save the sheet as CSV UTF-8, or unzip it"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save the sheet as CSV UTF-8"),
+)
+# Suffixes of binary formats: a file named so is refused even if its bytes happen to read as text.
+BINARY_SUFFIXES = (".parquet", ".arrow", ".feather", ".xlsx", ".xls", ".pkl", ".pickle", ".npy", ".npz", ".h5", ".zip")
+NAMES = {
+    "csv": "CSV",
+    "tsv": "TSV",
+    "json": "JSON",
+    "jsonl": "JSON lines",
+    "conll": "CoNLL text",
+    "txt": "plain text",
+}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    format: str  # csv, tsv, json, jsonl, conll or txt
+    encoding: str  # utf-8, utf-16, utf-32, or the legacy codec that reads the file (gb18030, cp1252, ...)
+
+    @property
+    def codec(self) -> str:
+        """The codec to open the file with: UTF-8's drops a byte-order mark at the start."""
+        return "utf-8-sig" if self.encoding == "utf-8" else self.encoding
+
+
+def sniff(path: Path) -> Sniffed:
+    """The encoding and layout of an existing, non-empty file (each probe asks several times: cached)."""
+    stat = path.stat()
+    return _sniff(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sniff(path: Path, size: int, mtime_ns: int) -> Sniffed:
+    _refuse_binary(path)
+    encoding = detect_encoding(path)
+    codec = Sniffed("txt", encoding).codec
+    return Sniffed(detect_format(path, codec), encoding)
+
+
+def _refuse_binary(path: Path) -> None:
+    with path.open("rb") as f:
+        start = f.read(8)
+    for magic, what, fix in MAGIC:
+        if start.startswith(magic):
+            raise DataError(f"{path} is {what}, not text; {fix.format(name=path.name, stem=path.stem)}")
+    if path.suffix.lower() in BINARY_SUFFIXES:
+        raise DataError(
+            f"{path}: unsupported file type `{path.suffix}`; convert it to jsonl, or csv, tsv, json (UTF-8 text)"
+        )
+
+
+# --- encoding ------------------------------------------------------------------------------------------------
+
+
+def detect_encoding(path: Path) -> str:
+    with path.open("rb") as f:
+        start = f.read(4)
+        for bom, name in BOMS:
+            if start.startswith(bom):
+                return name
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        prefix = ""  # the decoded text before the first invalid byte, while it is short
+        while chunk := f.read(CHUNK):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return _legacy_encoding(
+                    path, offset + exc.start, prefix + chunk[: exc.start].decode("utf-8", "replace")
+                )
+            offset += len(chunk)
+            if len(prefix) < CHUNK:
+                prefix += text
+    return "utf-8"
+
+
+def _legacy_encoding(path: Path, bad: int, before: str) -> str:
+    """The encoding of a file that is not UTF-8 (its first invalid byte at offset `bad`), checked on all of it."""
+    data = path.read_bytes()
+    if sum(ord(ch) > 127 for ch in before) >= MIXED_UTF8_CHARS:
+        raise DataError(
+            f"{path}, line {_line(data, bad)}: byte 0x{data[bad]:02x} is not UTF-8, though the text before it is "
+            "(files of two encodings joined together?); re-save that part as UTF-8"
+        )
+    encoding = guess_encoding(data)
+    if encoding is None:
+        raise DataError(f"{path} is not text (no text encoding reads its bytes); pass a csv, tsv, json or jsonl file")
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}, line {_line(data, exc.start)}: byte 0x{data[exc.start]:02x} is neither UTF-8 nor {encoding} "
+            f"(the encoding of the lines before it); fix that line, or re-save the file as UTF-8"
+        ) from None
+    return encoding
+
+
+def _line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's best guess at a legacy encoding, with the preferences of the module docstring."""
+    from charset_normalizer import from_bytes
+
+    cut = data.rfind(b"\n", 0, GUESS_BYTES) + 1 if len(data) > GUESS_BYTES else len(data)  # whole lines only
+    matches = from_bytes(data[: cut or GUESS_BYTES])
+    best = matches.best()
+    if best is None:
+        return None
+    name = codecs.lookup(best.encoding).name  # canonical: gb18030, cp1252, iso8859-10, ...
+    if any(codecs.lookup(chinese).name == name for chinese in CHINESE):
+        return "gb18030"
+    if name.startswith(("utf-8", "ascii")):
+        return None  # not UTF-8 (that was checked), so a guess of it is no guess
+    candidates = {codecs.lookup(encoding).name for match in matches for encoding in match.could_be_from_charset}
+    if "cp1252" in candidates and _latin(str(best)):
+        return "cp1252"
+    return name
+
+
+def _latin(text: str) -> bool:
+    """Whether the letters outside ASCII are all Latin ones (é, ß, č: not Cyrillic or Greek)."""
+    letters = {ch for ch in text if ord(ch) > 127 and ch.isalpha()}
+    return all(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+
+
+# --- layout --------------------------------------------------------------------------------------------------
+
+
+def detect_format(path: Path, codec: str) -> str:
+    with path.open(encoding=codec, errors="replace", newline="") as f:
+        head = f.read(HEAD_CHARS)
+        whole = len(head) < HEAD_CHARS or not f.read(1)
+    suffix = path.suffix.lower()
+    start = head.lstrip(" \t\r\n\ufeff")
+    if start.startswith(("[", "{")):
+        return _json_format(path, codec, start, whole, suffix)
+    lines = head.splitlines()
+    if not whole:
+        lines = lines[:-1]  # cut off mid-line
+    lines = lines[:SAMPLE_LINES]
+    if suffix in CONLL_SUFFIXES or looks_conll(lines):
+        return "conll"
+    return _delimited(head, lines, suffix) or SUFFIX_FORMATS.get(suffix, "txt")
+
+
+def _json_format(path: Path, codec: str, start: str, whole: bool, suffix: str) -> str:
+    """json (one value: a list of records, or an object holding one) or jsonl (objects one after another: one
+    a line, or pretty-printed, as in Hugging Face's wmt_en_ro test files)."""
+    if start.startswith("["):
+        return "json"
+    first, _, rest = start.partition("\n")
+    try:
+        value = json.loads(first)
+    except ValueError:
+        pass
+    else:  # the first line is an object of its own: JSON lines, unless it is the whole file
+        if rest.strip() or not whole:
+            return "jsonl"
+        # One object on one line: one record, unless it holds the list of them ({"data": [...]}).
+        return "json" if suffix not in (".jsonl", ".ndjson") and _holds_records(value) else "jsonl"
+    text = path.read_text(encoding=codec, errors="replace")
+    decoder = json.JSONDecoder()
+    try:
+        _, end = decoder.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n\ufeff")))
+    except ValueError:
+        return "json"  # the JSON reader says where it breaks
+    return "jsonl" if text[end:].strip() else "json"
+
+
+def _holds_records(value: object) -> bool:
+    lists = [item for item in value.values() if isinstance(item, list)] if isinstance(value, dict) else []
+    return len(lists) == 1 and all(isinstance(record, dict) for record in lists[0])
+
+
+def looks_conll(lines: list[str]) -> bool:
+    """CoNLL text: blank lines between sentences, every other line the same few whitespace-separated columns
+    (prose lines vary in length), and tags in the last one: B-/I- tags, or values that repeat (the last words
+    of sentences rarely do)."""
+    rows = [line.split() for line in lines]
+    filled = [i for i, fields in enumerate(rows) if fields]
+    if not filled:
+        return False
+    inner = rows[filled[0] : filled[-1] + 1]
+    tokens = [fields for fields in inner if fields and fields[0] != CONLL_DOCSTART]
+    if not tokens or not any(not fields or fields[0] == CONLL_DOCSTART for fields in inner):
+        return False
+    widths = {len(fields) for fields in tokens}
+    tags = {fields[-1] for fields in tokens}
+    tagged = all(_BIO_TAG.match(tag) for tag in tags) or len(tags) <= max(2, len(tokens) // 3)
+    return len(widths) == 1 and 2 <= min(widths) <= 10 and tagged
+
+
+_BIO_TAG = re.compile(r"^(O|[BIESLU][-_].+)$")  # IOB, IOB2, BIOES, BILOU
+
+
+def delimiter(header: str) -> str:
+    """A csv file's delimiter from its header: a comma, unless the header has none and uses `;` (spreadsheet
+    exports in many locales) or a tab."""
+    if "," in header or not (";" in header or "\t" in header):
+        return ","
+    return ";" if header.count(";") >= header.count("\t") else "\t"
+
+
+# A field that a csv writer quoted because it holds a tab, a line break or a quote: `"say ""hi"""`.
+_QUOTED_FIELD = re.compile(r'(?:^|\t)"((?:[^"]|"")*(?:""|\t|\n)(?:[^"]|"")*)"(?=\t|\r?\n|$)', re.MULTILINE)
+
+
+def _delimited(head: str, lines: list[str], suffix: str) -> str | None:
+    """tsv or csv when the lines keep the header's number of fields; None when they do not (prose)."""
+    header = next((line for line in lines if line.strip()), "")
+    if "\t" in header:
+        rows = [line.split("\t") for line in lines if line.strip()]
+        if _consistent([len(fields) for fields in rows]):
+            # GLUE's tsv files hold bare quotes; a file whose writer quoted fields is csv with tabs.
+            return "csv" if _QUOTED_FIELD.search(head) and delimiter(header) == "\t" else "tsv"
+    sep = delimiter(header)
+    if sep not in header:
+        return SUFFIX_FORMATS.get(suffix) if suffix in (".csv", ".tsv") else None  # one column, or prose
+    text = "\n".join(lines)
+    counts = [len(row) for row in csv.reader(io.StringIO(text), delimiter=sep) if row]
+    if not _consistent(counts):
+        return None
+    # Prose whose lines each hold a comma has no header: a file named .csv is refused for it by the reader.
+    names = next(csv.reader([header], delimiter=sep))
+    if suffix != ".csv" and any(len(name.split()) >= 4 for name in names):
+        return None
+    return "csv"
+
+
+def _consistent(counts: list[int]) -> bool:
+    """At least two fields a row, the header's count in nine rows of ten (a broken row is the reader's to name)."""
+    if len(counts) < 2 or counts[0] < 2:
+        return False
+    return sum(count == counts[0] for count in counts[1:]) >= 0.9 * (len(counts) - 1)
