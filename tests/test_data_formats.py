@@ -1,0 +1,287 @@
+"""Data files as they are distributed, not as they are named: CoNLL files called `eng.train`, `example.dev` or
+`train`, JSON lines saved as .json, pretty-printed JSON objects one after another (Hugging Face's wmt_en_ro
+test files), a csv saved as .txt; and text that is not UTF-8: GBK (Chinese spreadsheets), latin-1 (French and
+German), UTF-16 with a byte-order mark (Excel's "Unicode text"). The probe decides each by its content,
+`scaffold new` says how it read it, and the generated data.py reads the same rows from what config.yaml
+records (train_format, data_encoding)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import DATA, run_cli
+from scaffolder import render
+from scaffolder.errors import DataError
+from scaffolder.plan import build_plan
+from scaffolder.probes import readers
+from scaffolder.spec import ProjectSpec
+
+# French and German hotel and shop reviews: every accent latin-1 has.
+AVIS = [
+    ("Très bon rapport qualité-prix, je recommande vivement.", "positif"),
+    ("Le service était très lent, déçu.", "négatif"),
+    ("Le personnel était très aimable et l'hôtel impeccable.", "positif"),
+    ("Chambre sale et bruyante, à éviter.", "négatif"),
+    ("Une expérience agréable, à refaire !", "positif"),
+    ("Ça ne marche pas du tout après deux jours.", "négatif"),
+    ("Sehr schönes Zimmer, das Frühstück war ausgezeichnet.", "positif"),
+    ("Über die Qualität bin ich sehr enttäuscht.", "négatif"),
+    ("Der Kellner war überaus freundlich, wir kommen gern wieder.", "positif"),
+    ("Das Essen war kalt und völlig überteuert.", "négatif"),
+    ("Ça valait vraiment le détour, où que vous soyez.", "positif"),
+    ("Produit reçu abîmé, remboursement refusé.", "négatif"),
+    ("Qualité irréprochable, livraison rapide.", "positif"),
+    ("Große Enttäuschung, nie wieder.", "négatif"),
+    ("Le dîner était délicieux, le maître d'hôtel très prévenant.", "positif"),
+    ("Der Fahrer kam zu spät, schlechter Service.", "négatif"),
+]
+
+
+def sst_rows() -> list[tuple[str, str]]:
+    """40 English movie-review sentences with 0/1 labels (GLUE SST-2 style)."""
+    lines = (DATA / "sst_like.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return [(sentence, label) for sentence, label in (line.split("\t") for line in lines)]
+
+
+def conll_2003() -> str:
+    """CoNLL-2003 text: four columns, -DOCSTART- lines, a blank line after each sentence."""
+    return (DATA / "ner_conll.conll").read_text(encoding="utf-8")
+
+
+def conll_two_columns() -> str:
+    """The same sentences as `token<TAB>TAG` lines, as many NER repositories ship their dev files."""
+    lines = []
+    for line in conll_2003().splitlines():
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            lines.append(f"{fields[0]}\t{fields[-1]}")
+        elif not fields:
+            lines.append("")
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def csv_text(rows: list[tuple[str, str]], header: str = "text,label", newline: str = "\n") -> str:
+    quoted = [f'"{text.replace(chr(34), chr(34) * 2)}",{label}' for text, label in rows]
+    return newline.join([header, *quoted]) + newline
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str
+    name: str  # the file's name, as distributed
+    data: bytes
+    format: str  # how the probe reads it
+    encoding: str
+    said: str  # what scaffold new tells the user
+
+
+CASES = {
+    "conll named eng.train": Case(
+        "token-classification", "eng.train", conll_2003().encode(), "conll", "utf-8", "eng.train read as CoNLL text"
+    ),
+    "conll named example.dev": Case(
+        "token-classification", "example.dev", conll_two_columns().encode(), "conll", "utf-8",
+        "example.dev read as CoNLL text",
+    ),
+    "conll without a suffix": Case(
+        "token-classification", "train", conll_2003().encode(), "conll", "utf-8", "train read as CoNLL text"
+    ),
+    "jsonl saved as .json": Case(
+        "text-classification", "nli.json", (DATA / "nli_pairs.jsonl").read_bytes(), "jsonl", "utf-8",
+        "nli.json read as JSON lines",
+    ),
+    "pretty-printed objects one after another": Case(
+        "text-classification", "reviews.json",
+        "".join(json.dumps({"sentence": s, "label": int(y)}, indent=2) + "\n" for s, y in sst_rows()).encode(),
+        "jsonl", "utf-8", "reviews.json read as JSON lines",
+    ),
+    "wmt_en_ro-style translation objects": Case(
+        "translation", "train.json",
+        "".join(
+            json.dumps(json.loads(line), indent=4, ensure_ascii=False) + "\n"
+            for line in (DATA / "wmt_en_de.jsonl").read_text(encoding="utf-8").splitlines()
+        ).encode(),
+        "jsonl", "utf-8", "train.json read as JSON lines",
+    ),
+    "csv in GBK": Case(
+        "text-classification", "weibo.csv", (DATA / "weibo_zh.csv").read_text(encoding="utf-8").encode("gbk"),
+        "csv", "gb18030", "weibo.csv read as GB18030",
+    ),
+    "tsv in UTF-16": Case(
+        "text-classification", "sst.tsv",
+        (DATA / "sst_like.tsv").read_text(encoding="utf-8").replace("\n", "\r\n").encode("utf-16"),
+        "tsv", "utf-16", "sst.tsv read as UTF-16",
+    ),
+    "csv in latin-1": Case(
+        "text-classification", "avis.csv", csv_text(AVIS, "avis,note", "\r\n").encode("latin-1"), "csv", "cp1252",
+        "avis.csv read as CP1252",
+    ),
+    "csv saved as .txt": Case(
+        "text-classification", "reviews.txt", csv_text(sst_rows()).encode(), "csv", "utf-8",
+        "reviews.txt read as CSV",
+    ),
+}  # fmt: skip
+RECORD_CASES = sorted(name for name, found in CASES.items() if found.task != "token-classification")
+CONLL_CASES = sorted(name for name, found in CASES.items() if found.task == "token-classification")
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, Path]:
+    found = CASES[request.param]
+    path = tmp_path / "data" / found.name
+    path.parent.mkdir()
+    path.write_bytes(found.data)
+    return found, path
+
+
+def test_the_probe_reads_the_layout_and_encoding_from_the_bytes(case: tuple[Case, Path]) -> None:
+    found, path = case
+    assert (readers.data_format(path), readers.data_encoding(path)) == (found.format, found.encoding)
+    assert readers.describe(path) == found.said
+
+
+def test_scaffold_new_reads_it_and_says_how(case: tuple[Case, Path], tmp_path: Path) -> None:
+    found, path = case
+    result = run_cli("new", "--task", found.task, "--data", str(path), "--output", "p", "--no-smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert found.said in result.stderr
+    config = yaml.safe_load((tmp_path / "p" / "config.yaml").read_text(encoding="utf-8"))
+    if "train_format" in config:  # the tasks whose data.py reads by it
+        assert (config["train_format"], config["data_encoding"]) == (found.format, _legacy_or_utf8(found.encoding))
+
+
+def _legacy_or_utf8(encoding: str) -> str:
+    """data_encoding: UTF-16 and UTF-32 files carry a byte-order mark that names them, so it stays utf-8."""
+    return "utf-8" if encoding.startswith("utf-") else encoding
+
+
+# --- the probe and the project read the same rows -----------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[ModuleType, Any, Any]]]:
+    """project(task, data file) -> (the generated data module, its Config, the plan), rendered in-process."""
+
+    def build(task: str, train_data: Path, eval_data: Path | None = None) -> tuple[ModuleType, Any, Any]:
+        plan = build_plan(ProjectSpec(task=task, train_data=train_data, eval_data=eval_data))
+        folder = tmp_path / "project"
+        for relative, text in render.render(plan, folder).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text, encoding="utf-8")
+        monkeypatch.syspath_prepend(str(folder))
+        for module in ("config", "data"):
+            sys.modules.pop(module, None)
+        config = importlib.import_module("config")
+        return importlib.import_module("data"), config.load_config([], folder / "config.yaml"), plan
+
+    yield build
+    for module in ("config", "data"):
+        sys.modules.pop(module, None)
+
+
+@pytest.mark.parametrize("case", RECORD_CASES, indirect=True)
+def test_the_project_reads_the_rows_the_probe_reported(case: tuple[Case, Path], project) -> None:
+    found, path = case
+    data, cfg, plan = project(found.task, path)
+    train, evaluation = data.load_splits(cfg)
+    assert len(train) + len(evaluation) == plan.train.num_rows
+    assert (cfg.train_format, cfg.data_encoding) == (found.format, _legacy_or_utf8(found.encoding))
+    probed_rows = list(readers.iter_records(path))
+    assert len(probed_rows) == plan.train.num_rows
+    assert data.read_records(cfg.train_file, cfg.train_format, cfg.data_encoding) == probed_rows
+    # A file given to evaluate.py or predict.py has no format in config.yaml: guessed, to the same rows.
+    assert data.read_records(cfg.train_file, encoding=cfg.data_encoding) == probed_rows
+
+
+def test_the_decoded_text_is_the_text_that_was_written(tmp_path: Path, project) -> None:
+    chinese = tmp_path / "weibo.csv"
+    chinese.write_bytes(CASES["csv in GBK"].data)
+    data, cfg, _ = project("text-classification", chinese)
+    rows = data.read_records(cfg.train_file, cfg.train_format, cfg.data_encoding)
+    assert rows[1] == {"review": "这本书写得很精彩，推荐大家看！", "sentiment": "正面"}
+    latin = tmp_path / "avis.csv"
+    latin.write_bytes(CASES["csv in latin-1"].data)
+    data, cfg, _ = project("text-classification", latin)
+    rows = data.read_records(cfg.train_file, cfg.train_format, cfg.data_encoding)
+    assert [(row["avis"], row["note"]) for row in rows] == AVIS
+
+
+def test_a_utf8_eval_file_beside_a_gbk_train_file_reads_with_one_data_encoding(tmp_path: Path, project) -> None:
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    text = (DATA / "weibo_zh.csv").read_text(encoding="utf-8")
+    train.write_bytes(text.encode("gbk"))
+    dev.write_bytes(("\ufeff" + text).encode("utf-8"))  # re-saved by Excel as "CSV UTF-8": a byte-order mark
+    data, cfg, plan = project("text-classification", train, dev)
+    assert (cfg.data_encoding, cfg.eval_format) == ("gb18030", "csv")
+    rows, evaluation = data.load_splits(cfg)
+    assert rows == evaluation == list(readers.iter_records(dev))
+    assert "train.csv read as GB18030" in plan.description and "dev.csv" not in plan.description
+
+
+# --- refused, in one line that says what the file is and what reads it --------------------------------------
+
+
+def test_two_legacy_encodings_in_one_project_are_refused_with_a_conversion(tmp_path: Path) -> None:
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_bytes((DATA / "weibo_zh.csv").read_text(encoding="utf-8").encode("gbk"))
+    dev.write_bytes(csv_text(AVIS).encode("latin-1"))
+    with pytest.raises(DataError, match=r"dev.csv is cp1252 text and train.csv gb18030; .*iconv -f cp1252 -t UTF-8"):
+        build_plan(ProjectSpec(task="text-classification", train_data=train, eval_data=dev))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("reviews.csv.gz", gzip.compress(csv_text(AVIS).encode()), r"is gzip-compressed, not text; .*gunzip -k"),
+        ("train.parquet", b"PAR1\x15\x04\x15\x10", r"is a Parquet file, not text; .*read_parquet\('train.parquet'\)"),
+        ("reviews.xlsx", b"PK\x03\x04\x14\x00\x06\x00", r"is a zip archive \(an Excel .xlsx workbook\?\).*CSV UTF-8"),
+        # A UTF-8 file with latin-1 lines appended: no one encoding reads both parts.
+        (
+            "joined.csv",
+            csv_text(AVIS[:10]).encode() + csv_text(AVIS[10:], header="").lstrip().encode("latin-1"),
+            r"joined.csv, line 12: byte 0xc7 is not UTF-8, though the text before it is",
+        ),
+    ],
+)
+def test_files_that_are_not_text_in_one_encoding_are_refused_naming_the_fix(
+    tmp_path: Path, name: str, data: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=message):
+        readers.data_format(path)
+    result = run_cli("new", "--task", "text-classification", "--data", name, "--no-smoke", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_conll_file_for_a_task_that_reads_records_says_what_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "eng.train"
+    path.write_text(conll_2003(), encoding="utf-8")
+    with pytest.raises(DataError, match=r"eng.train is CoNLL text .*, which token-classification reads"):
+        build_plan(ProjectSpec(task="text-classification", train_data=path))
+
+
+# --- the smoke run trains on them ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["jsonl saved as .json", "csv in GBK"])
+def test_the_smoke_run_trains_on_them(tmp_path: Path, name: str) -> None:
+    found = CASES[name]
+    (tmp_path / found.name).write_bytes(found.data)
+    result = run_cli("new", "--task", found.task, "--data", found.name, "--output", "p", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    smoke = json.loads(result.stdout.strip().splitlines()[-1])["smoke"]
+    assert smoke["passed"], smoke
