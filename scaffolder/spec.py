@@ -38,7 +38,7 @@ TASK_ROLES: dict[str, tuple[str, ...]] = {
 }
 TASK_LAYOUTS: dict[str, tuple[str, ...]] = {  # () : the task reads one layout and records none
     "text-classification": (),
-    "token-classification": ("conll", "records"),
+    "token-classification": ("conll", "records", "spans", "cluener", "label-studio"),
     "question-answering": ("squad", "records"),
     "text-generation": ("instruction", "chat", "text"),
     "summarization": (),
