@@ -156,8 +156,7 @@ def guess_encoding(data: bytes) -> str | None:
     """charset-normalizer's best guess at a legacy encoding, with the preferences of the module docstring."""
     from charset_normalizer import from_bytes
 
-    cut = data.rfind(b"\n", 0, GUESS_BYTES) + 1 if len(data) > GUESS_BYTES else len(data)  # whole lines only
-    matches = from_bytes(data[: cut or GUESS_BYTES])
+    matches = from_bytes(_non_ascii_lines(data))
     best = matches.best()
     if best is None:
         return None
@@ -170,6 +169,19 @@ def guess_encoding(data: bytes) -> str | None:
     if "cp1252" in candidates and _latin(str(best)):
         return "cp1252"
     return name
+
+
+def _non_ascii_lines(data: bytes) -> bytes:
+    """The lines with bytes outside ASCII, whole, up to GUESS_BYTES: a mostly English file with some Chinese
+    rows is guessed from those rows, not from the English that every code page reads alike."""
+    sample, size = [], 0
+    for line in io.BytesIO(data):  # legacy multi-byte encodings never use \n inside a character
+        if not line.isascii():
+            sample.append(line)
+            size += len(line)
+            if size > GUESS_BYTES:
+                break
+    return b"".join(sample)
 
 
 def _latin(text: str) -> bool:
