@@ -204,6 +204,16 @@ def test_the_project_reads_the_rows_the_probe_reported(case: tuple[Case, Path], 
     assert data.read_records(cfg.train_file, encoding=cfg.data_encoding) == probed_rows
 
 
+@pytest.mark.parametrize("case", CONLL_CASES, indirect=True)
+def test_the_project_reads_the_conll_sentences_the_probe_reported(case: tuple[Case, Path], project) -> None:
+    found, path = case
+    data, cfg, plan = project(found.task, path)
+    train, evaluation = data.load_splits(cfg)
+    probed = [(sentence["tokens"], sentence["tags"]) for sentence in readers.iter_conll(path)]
+    assert len(train) + len(evaluation) == plan.train.num_rows == len(probed)
+    assert [(sentence["tokens"], sentence["tags"]) for sentence in data.read_records(cfg.train_file, cfg)] == probed
+
+
 def test_the_decoded_text_is_the_text_that_was_written(tmp_path: Path, project) -> None:
     chinese = tmp_path / "weibo.csv"
     chinese.write_bytes(CASES["csv in GBK"].data)
