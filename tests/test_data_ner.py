@@ -264,7 +264,10 @@ CORPUS = {
     "label_studio.json": label_studio_json(LABEL_STUDIO),
     "NER-de-train.tsv": germeval_tsv(GERMEVAL),
     "prodigy.jsonl": prodigy_lines(DOCCANO),
+    "cluener_gbk.json": cluener_lines(CLUENER[::-1]),  # saved as GB18030, as Chinese tools often do
+    "NER-de-dev.tsv": germeval_tsv(GERMEVAL[::-1]),  # UTF-16 with a byte-order mark, Windows line ends
 }
+ENCODINGS = {"cluener_gbk.json": "gb18030", "NER-de-dev.tsv": "utf-16"}
 LAYOUTS = {
     "cluener_train.json": "cluener",
     "doccano.jsonl": "spans",
@@ -272,6 +275,8 @@ LAYOUTS = {
     "label_studio.json": "label-studio",
     "NER-de-train.tsv": "conll",
     "prodigy.jsonl": "spans",
+    "cluener_gbk.json": "cluener",
+    "NER-de-dev.tsv": "conll",
 }
 
 
@@ -279,7 +284,8 @@ def write_corpus(folder: Path) -> dict[str, Path]:
     paths = {}
     for name, text in CORPUS.items():
         paths[name] = folder / name
-        paths[name].write_text(text, encoding="utf-8")
+        text = text.replace("\n", "\r\n") if name in ENCODINGS else text
+        paths[name].write_bytes(text.encode(ENCODINGS.get(name, "utf-8")))
     return paths
 
 
@@ -317,6 +323,14 @@ def test_cluener_reads_character_tags_of_its_ten_types(projects: dict[str, tuple
     tokens, tags = next((t, g) for _, t, g in iter_sentences(spec.train_data, "cluener", dict(spec.columns)))
     assert tokens[:12] == list("浙商银行企业信贷部叶老桂")
     assert tags[:12] == ["B-company", *["I-company"] * 3, *["O"] * 5, "B-name", "I-name", "I-name"]
+
+
+def test_files_in_other_encodings_read_alike(projects: dict[str, tuple[Path, str]]) -> None:
+    for name, same_as in (("cluener_gbk.json", "cluener_train.json"), ("NER-de-dev.tsv", "NER-de-train.tsv")):
+        spec, other = (from_toml(projects[n][0] / "scaffold.toml") for n in (name, same_as))
+        assert (spec.data_layout, spec.columns, spec.labels) == (other.data_layout, other.columns, other.labels)
+    config = (projects["cluener_gbk.json"][0] / "config.yaml").read_text(encoding="utf-8")
+    assert "data_encoding: gb18030 " in config
 
 
 def test_doccano_exports_read_whitespace_words(projects: dict[str, tuple[Path, str]]) -> None:

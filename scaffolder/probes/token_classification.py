@@ -29,7 +29,7 @@ from typing import Any
 
 from scaffolder.errors import DataError
 from scaffolder.probes import DataSummary, Probed, TextStats, ner_spans
-from scaffolder.probes.readers import SAMPLE_ROWS, data_format, iter_records, read_sample
+from scaffolder.probes.readers import SAMPLE_ROWS, data_encoding, data_format, iter_records, read_sample, text_codec
 from scaffolder.spec import ProjectSpec
 
 TOKEN_COLUMNS = ("tokens", "words")
@@ -154,7 +154,7 @@ def conll_lines(path: Path) -> Iterator[tuple[int, list[str] | None]]:
         raise DataError(f"data file {path} is empty; it needs sentences of `token TAG` lines")
     in_sentence = False
     try:
-        with path.open(encoding="utf-8-sig") as f:
+        with path.open(encoding=text_codec(path)) as f:  # the encoding sniffed from the bytes, as data.py does
             for line_no, line in enumerate(f, start=1):
                 text = line.strip()
                 if not in_sentence and (text == "#" or text.startswith(("# ", "#\t"))):
@@ -167,7 +167,7 @@ def conll_lines(path: Path) -> Iterator[tuple[int, list[str] | None]]:
                 in_sentence = True
                 yield line_no, fields
     except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+        raise DataError(f"{path} is not {data_encoding(path)} text throughout; re-save it as UTF-8") from None
 
 
 def _sample_sentences(path: Path) -> list[list[list[str]]]:
