@@ -33,7 +33,7 @@ BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 CHUNK = 1 << 20  # bytes decoded at a time to check UTF-8
-GUESS_BYTES = 4 << 20  # bytes charset-normalizer sees: it samples them, and the whole file is checked after
+GUESS_BYTES = 1 << 20  # bytes of non-ASCII lines charset-normalizer sees; the whole file is checked after
 HEAD_CHARS = 1 << 16  # characters read to decide the layout
 SAMPLE_LINES = 200
 CHINESE = ("gb2312", "gbk", "cp936", "hz", "gb18030")  # charset-normalizer's names for simplified Chinese
