@@ -8,10 +8,13 @@ A probe module defines `probe(spec) -> Probed`. It reads files through `readers`
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from scaffolder.probes.rows import RowIndex
 
 if TYPE_CHECKING:
     from scaffolder.spec import ProjectSpec
@@ -27,6 +30,12 @@ class DataSummary:
     target_words_p95: int = 0  # the same for a generated target (summary, translation, response); 0 if none
     label_counts: dict[str, int] = field(default_factory=dict)  # classes or tags; empty for tasks without
     non_latin_share: float = 0.0  # share of letters outside Latin script in the sampled texts
+    # Rows by the word count of their model input (and of their target): the data report's lengths.
+    input_words: dict[int, int] = field(default_factory=dict)
+    target_words: dict[int, int] = field(default_factory=dict)
+    # Every row's input hashed (duplicates, conflicting labels, empty rows; compared across files by the data
+    # report); None for a summary made without one.
+    index: RowIndex | None = field(default=None, compare=False, repr=False)
     encoding: str = "utf-8"  # the file's text encoding: utf-8, utf-16, utf-32 or a legacy one (gb18030, cp1252)
 
 
@@ -55,13 +64,27 @@ class TextStats:
 
     SCRIPT_SAMPLE = 2000  # records whose letters are counted for the script share
 
-    def __init__(self) -> None:
+    def __init__(self, index: bool = True) -> None:
+        """`index`: hash each row's input (`rows.RowIndex`); off for stats kept only for a script share."""
         self.inputs: list[int] = []
         self.targets: list[int] = []
         self.letters = self.non_latin = 0
+        self.index = RowIndex() if index else None
 
-    def add(self, inputs: Iterable[str], targets: Iterable[str] = ()) -> None:
+    def add(
+        self,
+        inputs: Iterable[str],
+        targets: Iterable[str] = (),
+        *,
+        key: Iterable[str] | None = None,
+        label: str | None = None,
+    ) -> None:
+        """A row: its model input's texts and its target's. `key`: the texts that make the input the same as
+        another row's, when not all of `inputs` (an instruction's prompt, without the response); `label`: the
+        row's class, to find the same input under different labels."""
         inputs, targets = list(inputs), list(targets)
+        if self.index is not None:
+            self.index.add(inputs if key is None else key, label)
         self.inputs.append(sum(word_count(text) for text in inputs))
         if targets:
             self.targets.append(sum(word_count(text) for text in targets))
@@ -84,8 +107,16 @@ class TextStats:
             words_p95=p95(self.inputs),
             target_words_p95=p95(self.targets),
             non_latin_share=self.non_latin / self.letters if self.letters else 0.0,
+            input_words=histogram(self.inputs),
+            target_words=histogram(self.targets),
+            index=self.index,
             **extra,
         )
+
+
+def histogram(values: list[int]) -> dict[int, int]:
+    """How many values are each number, by number."""
+    return dict(sorted(Counter(values).items()))
 
 
 def p95(values: list[int]) -> int:

@@ -329,12 +329,15 @@ def summarize(path: Path, columns: Columns, problem: str = SINGLE) -> DataSummar
         if is_missing(record[columns.label]):
             missing[row] = record[columns.label]
             continue
-        for name in _row_labels(record[columns.label], problem, path, row):
+        names = _row_labels(record[columns.label], problem, path, row)
+        for name in names:
             labels[name] += 1
         texts = [str(record[columns.text] or "")]
         if columns.text_pair:
             texts.append(str(record[columns.text_pair] or ""))
-        stats.add(texts)
+        # The row's class (its set of classes), to find the same text labelled two ways; none for a regression.
+        label = names[0] if len(names) == 1 else ", ".join(sorted(set(names)))
+        stats.add(texts, label=None if problem == REGRESSION else label)
     if missing:
         _refuse_missing(path, missing)
     if not stats.inputs:

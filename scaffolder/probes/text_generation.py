@@ -188,11 +188,13 @@ def summarize(path: Path, layout: Layout) -> tuple[DataSummary, list[str]]:
             if column not in record and role not in OPTIONAL_ROLES:
                 raise DataError(f"{path}, row {row}: column `{column}` is missing; every row needs it")
         if layout.name == "instruction":
-            stats.add(_instruction_texts(record, layout, path, row))
+            texts = _instruction_texts(record, layout, path, row)
+            stats.add(texts, key=texts[:2])  # the same prompt (instruction and input) is the same example
         elif layout.name == "chat":
             messages = normalize_messages(record[layout.columns["messages"]], path, row)
             trailing += messages[-1]["role"] != "assistant"
-            stats.add([m["content"] for m in messages] + [_template_words(len(messages))])
+            contents = [m["content"] for m in messages]
+            stats.add([*contents, _template_words(len(messages))], key=contents)
         else:
             stats.add([_text(record, layout.columns["text"], path, row)])
     if not stats.inputs:

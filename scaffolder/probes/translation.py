@@ -192,7 +192,7 @@ class Reader:
 
 def summarize(path: Path, read: Reader) -> tuple[DataSummary, tuple[float, float]]:
     """One pass: every record has both texts; counts, lengths, and each side's share of non-Latin letters."""
-    stats, sources, targets = TextStats(), TextStats(), TextStats()
+    stats, sources, targets = TextStats(), TextStats(index=False), TextStats(index=False)
     fields: tuple[str, ...] = ()
     for row, record in enumerate(iter_records(path), start=1):
         fields = fields or tuple(record)
