@@ -425,6 +425,9 @@ def _print_new(console: Console, result: NewResult) -> None:
     _done(console, f"{spec.task}: {plan.description}" + (f"; labels {counts}{more}" if counts else ""))
     for warning in plan.warnings:
         _warn(console, warning)
+    _done(console, plan.data_report.summary())
+    for warning in plan.data_report.warnings:
+        _warn(console, warning)
     _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
     _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
 

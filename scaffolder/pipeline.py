@@ -37,6 +37,7 @@ class NewResult:
             "smoke": self.smoke.to_json() if self.smoke else None,
             "smoke_skipped": self.smoke_skipped,
             "warnings": list(self.plan.warnings),
+            "data_report": self.plan.data_report.to_json(),
         }
 
 

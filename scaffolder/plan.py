@@ -6,12 +6,13 @@ the task table, and written back into the spec, so that scaffold.toml records wh
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scaffolder import probes
+from scaffolder import probes, report
 from scaffolder.errors import DataError, SpecError
 from scaffolder.probes import DataSummary, readers
 from scaffolder.spec import ProjectSpec, is_local_model
@@ -48,6 +49,11 @@ class Plan:
     def data_encoding(self) -> str:
         """The encoding data.py reads files in that are not UTF-8 (UTF-16/32 carry a byte-order mark)."""
         return next((s.encoding for s in (self.train, self.eval) if s and _legacy(s.encoding)), "utf-8")
+
+    @functools.cached_property
+    def data_report(self) -> report.DataReport:
+        """Splits, label balance, duplicates, train/eval overlap, lengths: printed at `new`, kept as DATA.md."""
+        return report.build(self.spec, self.train, self.eval)
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -120,7 +126,7 @@ def _read_as(train: DataSummary, evaluation: DataSummary | None) -> str:
 def _max_length(words_p95: int, cap: int) -> int:
     """Enough tokens for 95% of the examples (about 1.4 sub-words a word, plus special tokens), as a power of 2
     from 32 up to the task's cap."""
-    needed = int(words_p95 * 1.4) + 4
+    needed = report.estimated_tokens(words_p95)
     length = 32
     while length < needed and length < cap:
         length *= 2

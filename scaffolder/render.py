@@ -41,7 +41,7 @@ def render(plan: Plan, project_dir: Path) -> dict[str, str]:
         autoescape=False,
         bytecode_cache=_bytecode_cache(),
     )
-    env.filters.update(py=_py_literal, py_str=json.dumps, yaml=yaml_value)
+    env.filters.update(py=_py_literal, py_str=json.dumps, yaml=yaml_value, md=markdown_text)
     context = _context(plan, project_dir)
     files = {SPEC_FILE: to_toml(plan.spec, project_dir)}
     for relative, template in sorted(_template_files(root, plan.task.template_dir).items()):
@@ -85,6 +85,7 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         "version": __version__,
         "project_name": project_dir.name,
         "plan": plan,
+        "report": plan.data_report,  # DATA.md
         "spec": spec,
         "task": plan.task,
         "family": plan.family,
@@ -109,6 +110,14 @@ def _py_literal(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_py_literal(k)}: {_py_literal(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def markdown_text(value: Any) -> str:
+    """Data shown as is in markdown (DATA.md): example texts and label names may hold `|`, `*` or `<`."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
 
 
 _PLAIN_YAML = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
