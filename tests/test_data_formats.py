@@ -239,6 +239,44 @@ def test_a_utf8_eval_file_beside_a_gbk_train_file_reads_with_one_data_encoding(t
     assert "train.csv read as GB18030" in plan.description and "dev.csv" not in plan.description
 
 
+def reviews(pairs: list[tuple[str, str]]) -> str:
+    return csv_text(pairs * 6, "text,label")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (
+            reviews([("Zażółć gęślą jaźń, bardzo dobry produkt", "dobry"), ("Łódź jest piękna, ale drogo", "zły")]),
+            "cp1250",
+        ),
+        (
+            reviews([("Отличный товар, всем рекомендую", "хорошо"), ("Ужасное качество, не покупайте", "плохо")]),
+            "cp1251",
+        ),
+        (reviews([("Πολύ καλό ξενοδοχείο, το προτείνω", "θετικό"), ("Κακή εξυπηρέτηση", "αρνητικό")]), "cp1253"),
+        (reviews([("שירות מצוין, ממליץ בחום", "חיובי"), ("חוויה גרועה", "שלילי")]), "cp1255"),
+        (reviews([("الخدمة ممتازة والطعام لذيذ", "إيجابي"), ("تجربة سيئة جدا", "سلبي")]), "cp1256"),
+        (
+            reviews([("このレストランはとても美味しかったです。", "良い"), ("サービスが遅くて残念でした。", "悪い")]),
+            "shift_jis",
+        ),
+        (reviews([("這家餐廳的菜很好吃，服務也很周到。", "正面"), ("等了一個小時才上菜，太失望了。", "負面")]), "big5"),
+        (
+            reviews([("음식이 정말 맛있고 서비스도 좋았어요.", "긍정"), ("너무 늦게 나와서 실망했습니다.", "부정")]),
+            "euc_kr",
+        ),
+        ("text,label\ncafé,a\n", "latin-1"),  # one accented word
+        # Mostly English, a few Chinese rows: guessed from those rows, not from the English.
+        ((DATA / "qa_flat.jsonl").read_text(encoding="utf-8"), "gbk"),
+    ],
+)
+def test_legacy_encodings_are_guessed_to_the_text_that_was_written(tmp_path: Path, text: str, encoding: str) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode(encoding))
+    assert path.read_bytes().decode(readers.data_encoding(path)) == text
+
+
 # --- refused, in one line that says what the file is and what reads it --------------------------------------
 
 

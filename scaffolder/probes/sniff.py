@@ -4,10 +4,11 @@ saved as `.txt`), so the suffix only breaks ties. The project's data.py decodes 
 templates/common/read_text.py.inc), and config.yaml records what was found here.
 
 Encodings: a byte-order mark names its encoding (UTF-8, UTF-16, UTF-32); else valid UTF-8 is UTF-8; else
-charset-normalizer guesses (imported only then: most files are UTF-8). Its guesses on short files waver, so
-two preferences follow what the data is likely to be: GB18030 for simplified Chinese (a superset of GB2312
-and GBK, which it names in turn), and cp1252 for Western European text when that reads it too (it often names
-a Nordic or Baltic code page that turns è into č).
+charset-normalizer guesses among the common legacy encodings (imported only then: most files are UTF-8), from
+the lines outside ASCII. Its guesses on short files waver, so two preferences follow what the data is likely
+to be: GB18030 for simplified Chinese (a superset of GB2312 and GBK, which it names in turn), and cp1252 for
+Western European text when that reads it too (it often names cp1250, which turns è into č). Turkish cp1254
+then reads as cp1252 (ş as þ): such a file is best re-saved as UTF-8.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ GUESS_BYTES = 1 << 20  # bytes of non-ASCII lines charset-normalizer sees; the w
 HEAD_CHARS = 1 << 16  # characters read to decide the layout
 SAMPLE_LINES = 200
 CHINESE = ("gb2312", "gbk", "cp936", "hz", "gb18030")  # charset-normalizer's names for simplified Chinese
+# The legacy encodings data files come in, the only ones guessed: among all of Python's codecs, a few accented
+# words read best as a Nordic, Baltic or Urdu code page (cp1006 for `café`), and Hebrew as KOI8-R.
+LEGACY = (
+    "gb18030", "big5", "cp932", "euc_jp", "cp949",  # Chinese (simplified, traditional), Japanese, Korean
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "cp874",
+    "iso8859_2", "iso8859_15",
+)  # fmt: skip
 # A prefix this rich in valid multi-byte UTF-8 before the first invalid byte is a UTF-8 file with a foreign
 # part, not a legacy encoding (whose bytes rarely form valid UTF-8 sequences even twice in a row).
 MIXED_UTF8_CHARS = 8
@@ -156,7 +164,7 @@ def guess_encoding(data: bytes) -> str | None:
     """charset-normalizer's best guess at a legacy encoding, with the preferences of the module docstring."""
     from charset_normalizer import from_bytes
 
-    matches = from_bytes(_non_ascii_lines(data))
+    matches = from_bytes(_non_ascii_lines(data), cp_isolation=list(LEGACY))
     best = matches.best()
     if best is None:
         return None
