@@ -130,6 +130,13 @@ def new(
             help="class or tag names in id order, comma-separated (integer tags index them); default: from the data"
         ),
     ] = None,
+    header: Annotated[
+        str | None,
+        typer.Option(
+            help="summarization, translation: the column names of a csv/tsv file without a header row, "
+            "comma-separated in file order (en,zh,attribution)"
+        ),
+    ] = None,
     source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,
     target_lang: Annotated[str | None, typer.Option(help="translation: target language; default: inferred")] = None,
     peft: Annotated[str, typer.Option(help="PEFT method, or none for a full fine-tune; see `scaffold tasks`")] = "none",
@@ -160,6 +167,7 @@ def new(
         columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),
         problem_type=problem_type,
         labels=tuple(name.strip() for name in labels.split(",")) if labels else (),
+        header=tuple(name.strip() for name in header.split(",")) if header else (),
         source_lang=source_lang,
         target_lang=target_lang,
         max_length=max_length,

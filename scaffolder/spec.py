@@ -42,8 +42,10 @@ TASK_LAYOUTS: dict[str, tuple[str, ...]] = {  # () : the task reads one layout a
     "question-answering": ("squad", "records"),
     "text-generation": ("instruction", "chat", "text"),
     "summarization": (),
-    "translation": ("wmt", "columns"),
+    "translation": ("wmt", "columns", "moses"),
 }
+# The tasks whose probes and generated data.py read csv/tsv files without a header row (`header` names the columns).
+HEADERLESS_TASKS = ("summarization", "translation")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ProjectSpec:
     # fills in the roles left open.
     columns: dict[str, str] = field(default_factory=dict)
     data_layout: str | None = None  # how the records are shaped, when a task reads several (e.g. chat, conll)
+    header: tuple[str, ...] = ()  # the column names, in file order, of csv/tsv data files without a header row
     problem_type: str | None = None  # text-classification: single_label / multi_label / regression
     labels: tuple[str, ...] = ()  # class or tag names in id order
     source_lang: str | None = None  # translation
@@ -100,6 +103,7 @@ def validate(spec: ProjectSpec) -> None:
         raise SpecError(f"`eval_fraction` must be between 0 and 0.5, got {spec.eval_fraction}")
     _validate_columns(spec.task, spec.columns)
     _validate_layout(spec.task, spec.data_layout)
+    _validate_header(spec.task, spec.header)
     if spec.problem_type is not None and spec.problem_type not in PROBLEM_TYPES:
         raise SpecError(f"unknown problem_type `{spec.problem_type}`; choose one of: {', '.join(PROBLEM_TYPES)}")
     for name in ("max_length", "max_target_length", "num_epochs", "batch_size"):
@@ -132,6 +136,16 @@ def _validate_layout(task: str, layout: str | None) -> None:
     if not layouts:
         raise SpecError(f"`data_layout` does not apply to {task} (its data has one layout); remove `{layout}`")
     raise SpecError(f"unknown `data_layout` `{layout}` for {task}; use {' or '.join(layouts)}, or remove it")
+
+
+def _validate_header(task: str, header: tuple[str, ...]) -> None:
+    if header and task not in HEADERLESS_TASKS:
+        raise SpecError(f"`header` (--header) does not apply to {task}; add a header line that names the columns")
+    if any(not name.strip() for name in header):
+        raise SpecError(f"`header` {','.join(header)!r} has an empty column name; name every column (--header a,b,c)")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise SpecError(f"`header` names `{repeated[0]}` twice; give each column its own name")
 
 
 def _validate_model(model: str) -> None:
@@ -275,6 +289,10 @@ def _is_names(value: object) -> bool:
     return isinstance(value, list) and all(_is_string(name) or _is_number(name) for name in value)
 
 
+def _is_strings(value: object) -> bool:
+    return isinstance(value, list) and all(_is_string(name) for name in value)
+
+
 def _is_columns(value: object) -> bool:
     return isinstance(value, dict) and all(_is_string(role) and _is_string(name) for role, name in value.items())
 
@@ -292,6 +310,7 @@ KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "eval_fraction": ("a number like 0.1", _is_number),
     "columns": ('a table of column names like { text = "review", label = "stars" }', _is_columns),
     "data_layout": ('a layout name (a string like "chat")', _is_string),
+    "header": ('a list of column names like ["en", "zh"]', _is_strings),
     "problem_type": ('a problem type (a string like "regression")', _is_string),
     "labels": ('a list of names like ["neg", "pos"]', _is_names),
     "source_lang": ('a language code (a string like "en")', _is_string),
@@ -323,6 +342,8 @@ def _arguments(values: dict[str, Any], base: Path) -> dict[str, Any]:
             arguments[key] = float(arguments[key])
     if "labels" in arguments:
         arguments["labels"] = tuple(str(label) for label in arguments["labels"])
+    if "header" in arguments:
+        arguments["header"] = tuple(arguments["header"])
     return arguments
 
 

@@ -105,6 +105,7 @@ WRONG_TYPES = {
     "eval_fraction": '"0.1"',
     "columns": "5",
     "data_layout": "1.5",
+    "header": "[1, 2]",
     "problem_type": "1",
     "labels": "5",
     "source_lang": "true",

@@ -3,17 +3,19 @@
 Columns come from `--column text=...` / `--column summary=...`, else from header names (CNN/DailyMail's
 article + highlights, XSum's document + summary, SAMSum's dialogue + summary, ...); the document column may
 also be the longest text column. The summary column is never guessed from the values: a wrong guess would train
-the model to write the wrong field.
+the model to write the wrong field. A file without a header row is refused with the `--header` that names its
+columns (the longer text as the document), and read with those names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats
-from scaffolder.probes.readers import data_format, iter_records, read_sample
+from scaffolder.probes import DataSummary, Probed, TextStats, headerless
+from scaffolder.probes.readers import data_format, is_number
 from scaffolder.spec import ProjectSpec
 
 # Header names, most specific first. Matching ignores case.
@@ -22,9 +24,10 @@ SUMMARY_COLUMNS = ("summary", "highlights", "abstract", "headline", "title", "ta
 
 
 def probe(spec: ProjectSpec) -> Probed:
-    text, summary = infer_columns(read_sample(spec.train_data), spec.train_data, spec.columns)
-    train = summarize(spec.train_data, text, summary)
-    evaluation = summarize(spec.eval_data, text, summary) if spec.eval_data else None
+    sample = headerless.sample(spec.train_data, spec.header, suggest_header)
+    text, summary = infer_columns(sample, spec.train_data, spec.columns)
+    train = summarize(spec.train_data, text, summary, spec.header)
+    evaluation = summarize(spec.eval_data, text, summary, spec.header) if spec.eval_data else None
     return Probed(
         updates={"columns": {"text": text, "summary": summary}},
         train=train,
@@ -63,11 +66,39 @@ def _longest_text_column(sample: list[dict[str, Any]], exclude: str) -> str | No
     return max(lengths, key=lengths.__getitem__) if lengths else None
 
 
-def summarize(path: Path, text: str, summary: str) -> DataSummary:
+def suggest_header(rows: list[list[str]]) -> str:
+    """The --header for a file without a header row: `document` for the column with the longest texts, `summary`
+    for the one with the shortest, `id` for numbers, `columnN` for any other."""
+    width = max(len(fields) for fields in rows)
+    lengths = {i: _mean_length(rows, i) for i in range(width) if not _numbers(rows, i)}
+    if len(lengths) < 2:
+        return "summarization needs a document and a summary column; add them"
+    document, summary = max(lengths, key=lengths.__getitem__), min(lengths, key=lengths.__getitem__)
+    names = {document: "document", summary: "summary"}
+    header: list[str] = []
+    for i in range(width):
+        numbers = i not in lengths and "id" not in header
+        header.append(names.get(i) or ("id" if numbers else f"column{i + 1}"))
+    return (
+        f"name its {width} columns in order: --header {','.join(header)} "
+        "(the longest text is read as the document, the shortest as the summary: reorder the names if not)"
+    )
+
+
+def _mean_length(rows: list[list[str]], index: int) -> float:
+    return sum(len(fields[index]) for fields in rows if len(fields) > index) / len(rows)
+
+
+def _numbers(rows: list[list[str]], index: int) -> bool:
+    values = [fields[index] for fields in rows if len(fields) > index and fields[index].strip()]
+    return bool(values) and all(is_number(value) for value in values)
+
+
+def summarize(path: Path, text: str, summary: str, header: Sequence[str] = ()) -> DataSummary:
     """One pass: every row has a non-empty document and summary; row count and lengths of both."""
     stats = TextStats()
     fields: tuple[str, ...] = ()
-    for row, record in enumerate(iter_records(path), start=1):
+    for row, record in enumerate(headerless.records(path, header, suggest_header), start=1):
         fields = fields or tuple(record)
         stats.add([required_text(record, text, path, row)], [required_text(record, summary, path, row)])
     if not stats.inputs:
