@@ -294,6 +294,7 @@ def test_two_legacy_encodings_in_one_project_are_refused_with_a_conversion(tmp_p
         ("reviews.csv.gz", gzip.compress(csv_text(AVIS).encode()), r"is gzip-compressed, not text; .*gunzip -k"),
         ("train.parquet", b"PAR1\x15\x04\x15\x10", r"is a Parquet file, not text; .*read_parquet\('train.parquet'\)"),
         ("reviews.xlsx", b"PK\x03\x04\x14\x00\x06\x00", r"is a zip archive \(an Excel .xlsx workbook\?\).*CSV UTF-8"),
+        ("sst.tsv", (DATA / "sst_like.tsv").read_bytes().decode().encode("utf-16-le"), r"holds NUL bytes: UTF-16"),
         # A UTF-8 file with latin-1 lines appended: no one encoding reads both parts.
         (
             "joined.csv",

@@ -119,6 +119,12 @@ def detect_encoding(path: Path) -> str:
             if start.startswith(bom):
                 return name
         f.seek(0)
+        if b"\x00" in f.read(CHUNK):  # valid UTF-8 in the ASCII range, and read so by data.py: refused
+            raise DataError(
+                f"{path} holds NUL bytes: UTF-16 or UTF-32 text without a byte-order mark, or not text; "
+                "re-save it as UTF-8"
+            )
+        f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
         prefix = ""  # the decoded text before the first invalid byte, while it is short
