@@ -276,11 +276,19 @@ PEFT_METHODS: dict[str, PeftMethod] = {
 }
 
 # Task x method pairs that peft does not support correctly, with the reason given to the user.
+_PREFIX_ON_ENCODERS = (
+    "peft passes its prefixes to the encoder as past key values, which transformers 5 encoders do not take"
+)
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("token-classification", "prompt-tuning"): "virtual tokens shift every position, so token labels misalign",
     ("token-classification", "p-tuning"): "virtual tokens shift every position, so token labels misalign",
     ("question-answering", "prompt-tuning"): "virtual tokens shift the answer span positions",
     ("question-answering", "p-tuning"): "virtual tokens shift the answer span positions",
+    # peft 0.21 hands an encoder head's prefixes to the backbone as `past_key_values`, a name transformers 5's
+    # encoders no longer take (their forward has `cache`): every such model fails at its first step.
+    ("text-classification", "prefix-tuning"): _PREFIX_ON_ENCODERS,
+    ("token-classification", "prefix-tuning"): _PREFIX_ON_ENCODERS,
+    ("question-answering", "prefix-tuning"): _PREFIX_ON_ENCODERS,
     # peft 0.21 reloads an AdaLoRA adapter in inference mode, whose forward fails when given labels; seq2seq
     # evaluation needs them to build the decoder inputs.
     (

@@ -11,7 +11,8 @@ import pytest
 from conftest import DATA, run_cli
 from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
 
-METHODS = [m for m in PEFT_METHODS if m not in ("none", "lora")]  # those two run in test_e2e / test_families
+# none and lora run in test_e2e / test_families; the refused ones in the refusal tests below.
+METHODS = [m for m in PEFT_METHODS if m not in ("none", "lora") and not peft_refusal(TASKS["text-classification"], m)]
 
 
 @pytest.mark.slow
@@ -42,10 +43,12 @@ def test_regression_and_multi_label_smoke_train_through_the_cli(data: str, metri
     assert metric in smoke["metrics"]
 
 
-def test_prefix_tuning_on_a_model_without_past_key_values_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["google-bert/bert-base-uncased", "distilbert/distilbert-base-uncased"])
+def test_prefix_tuning_on_an_encoder_head_is_refused(tmp_path: Path, model: str) -> None:
+    # transformers 5 encoders take no past key values, which peft hands them the prefixes as: the first training
+    # step failed ("Model does not support past key values which are required for prefix tuning").
     result = run_cli("new", "--task", "text-classification", "--data", str(DATA / "sst_like.tsv"),
-                     "--model", "distilbert/distilbert-base-uncased", "--peft", "prefix-tuning",
-                     "--output", "p", cwd=tmp_path)  # fmt: skip
+                     "--model", model, "--peft", "prefix-tuning", "--output", "p", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert "prefix-tuning does not work" in result.stderr and "use none or lora" in result.stderr
     assert "Traceback" not in result.stderr
@@ -64,7 +67,7 @@ def test_every_refusal_names_methods_that_work() -> None:
 # One method beyond none/lora per other task, each with the data layout that exercises it most.
 OTHER_TASKS = {
     "token-classification": ("ner_conll.conll", "adalora"),
-    "question-answering": ("squad_v2.json", "prefix-tuning"),
+    "question-answering": ("squad_v2.json", "ia3"),
     "summarization": ("news_summaries.csv", "ia3"),
     "translation": ("wmt_en_de.jsonl", "prompt-tuning"),
     "text-generation": ("alpaca_mixed.jsonl", "p-tuning"),
