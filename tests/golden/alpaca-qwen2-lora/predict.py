@@ -111,7 +111,7 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
     if not args.file:
         return [{"instruction": text, "input": args.input or ""} for text in args.texts]
     records = []
-    for row in read_records(args.file):
+    for row in read_records(args.file, encoding=cfg.data_encoding):
         record = {"instruction": str(row[cfg.instruction_column] or ""), "input": str(row.get(cfg.input_column) or "")}
         if row.get(cfg.response_column):
             record["reference"] = str(row[cfg.response_column])

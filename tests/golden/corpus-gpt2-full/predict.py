@@ -86,7 +86,8 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, cfg: Config) -> list[int]
 def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
     if not args.file:
         return [{"prompt": text} for text in args.texts]
-    return [{"prompt": str(row[cfg.text_column] or "")} for row in read_records(args.file)]
+    rows = read_records(args.file, encoding=cfg.data_encoding)
+    return [{"prompt": str(row[cfg.text_column] or "")} for row in rows]
 
 
 def generate(generator: Generator, records: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:

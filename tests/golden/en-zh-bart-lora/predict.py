@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args(argv)
     cfg = load_config([])
-    texts = source_texts(read_records(args.file), cfg) if args.file else args.texts
+    texts = source_texts(read_records(args.file, encoding=cfg.data_encoding), cfg) if args.file else args.texts
     if not texts:
         parser.error("give texts to translate or --file")
     results = Translator(args.model_dir, cfg)(texts, batch_size=args.batch_size)

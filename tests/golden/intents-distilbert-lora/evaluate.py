@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config([])
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
-    rows = read_records(args.data_file) if args.data_file else load_splits(cfg)[1]
+    rows = read_records(args.data_file, encoding=cfg.data_encoding) if args.data_file else load_splits(cfg)[1]
     dataset = TextClassificationDataset(rows, tokenizer, cfg)
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
     loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)

@@ -1,5 +1,10 @@
 """Data: read tagged sentences, split, tokenize once with the tags aligned to sub-words, and pad per batch.
 
+The data is CoNLL text: a `token ... TAG` line per token and a blank line between sentences. The columns
+(config.yaml's conll_token_column and conll_tag_column, counted from 1; -1 is the last) split at tabs when a
+line has them, else at whitespace. `-DOCSTART-` lines end a sentence, and `#` comment lines before a sentence
+(GermEval 2014's source lines, CoNLL-U's `# sent_id`) are skipped.
+
 A word the tokenizer splits into several sub-words is labelled once, on its first sub-word; the other
 sub-words and the special tokens get IGNORE, which the loss and the metrics skip. So every word counts once,
 however many pieces it has.
@@ -22,45 +27,81 @@ from config import Config
 # Fixed so that every run evaluates on the same held-out sentences, whatever `seed` trains with.
 SPLIT_SEED = 0
 IGNORE = -100  # the label of positions the loss skips (PyTorch's cross_entropy ignore_index)
-CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
 CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
 
 
-def read_records(path: str | Path, cfg: Config) -> list[dict[str, Any]]:
-    """Sentences of a CoNLL file, or the records of a json (a list of objects) or jsonl file."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in CONLL_SUFFIXES:
-        return read_conll(path, cfg)
-    with path.open(encoding="utf-8-sig") as f:
-        if suffix in (".jsonl", ".ndjson"):
-            return [json.loads(line) for line in f if line.strip()]
-        if suffix == ".json":
-            data = json.load(f)
-            # Also accept an object that holds the list of records, e.g. {"data": [...]}.
-            return next(v for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else data
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use CoNLL text (.conll, .txt), .json or .jsonl")
+# Byte-order marks and the codecs that read them; UTF-32's first, since its little-endian mark starts with UTF-16's.
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 
 
-def read_conll(path: Path, cfg: Config) -> list[dict[str, Any]]:
-    """`token ... TAG` lines (the tag is the last column), a blank line after each sentence."""
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """A data file's text: in the encoding its byte-order mark names, else UTF-8 when it is valid UTF-8, else in
+    `encoding` (config.yaml's data_encoding: scaffold new found it by the same rule)."""
+    data = Path(path).read_bytes()
+    for mark, codec in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return data.decode(codec)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise ValueError(
+            f"{path} is neither UTF-8 nor {encoding} text; set data_encoding in config.yaml to its encoding "
+            "(e.g. gb18030, cp1252) or re-save it as UTF-8"
+        ) from None
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON values of a text, one after another: one value (json), one a line (jsonl), or pretty-printed
+    objects end to end."""
+    decoder, values, index, end = json.JSONDecoder(), [], 0, len(text)
+    while True:
+        while index < end and text[index] in " \t\r\n":
+            index += 1
+        if index == end:
+            return values
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+
+
+def read_records(path: str | Path, cfg: Config, fmt: str | None = None) -> list[dict[str, Any]]:
+    """Sentences of a CoNLL file as {"tokens": [...], "tags": [...]}; `fmt` (train_format) is conll."""
+    token, tag = column_index(cfg.conll_token_column), column_index(cfg.conll_tag_column)
+    text = read_text(path, cfg.data_encoding).replace("\r\n", "\n").replace("\r", "\n")
     sentences, tokens, tags = [], [], []
-    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
-        fields = line.split()
+    for line in [*text.split("\n"), ""]:
+        line = line.strip()
+        if not tokens and (line == "#" or line.startswith(("# ", "#\t"))):
+            continue  # a comment before a sentence
+        fields = [field.strip() for field in line.split("\t")] if "\t" in line else line.split()
         if fields and fields[0] != CONLL_DOCSTART:
-            tokens.append(fields[0])
-            tags.append(fields[-1])
-        elif tokens:
-            sentences.append({cfg.tokens_column: tokens, cfg.tags_column: tags})
+            tokens.append(fields[token])
+            tags.append(fields[tag])
+        elif tokens:  # a blank line or -DOCSTART- ends the sentence
+            sentences.append({"tokens": tokens, "tags": tags})
             tokens, tags = [], []
     return sentences
 
 
+def column_index(column: int) -> int:
+    """config.yaml counts columns from 1 (and -1 for the last); Python indexes from 0."""
+    return column - 1 if column > 0 else column
+
+
 def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Train and eval sentences: eval_file when set, else eval_fraction held out of train_file."""
-    train = read_records(cfg.train_file, cfg)
+    train = read_records(cfg.train_file, cfg, cfg.train_format)
     if cfg.eval_file:
-        evaluation = read_records(cfg.eval_file, cfg)
+        evaluation = read_records(cfg.eval_file, cfg, cfg.eval_format)
     else:
         train, evaluation = train_test_split(train, test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
     return _subset(train, cfg.max_train_samples, cfg.seed), _subset(evaluation, cfg.max_eval_samples, cfg.seed)
@@ -99,12 +140,11 @@ class TokenClassificationDataset(torch.utils.data.Dataset):
     """Tokenized sentences with aligned labels; items are unpadded (the collator pads each batch)."""
 
     def __init__(self, rows: Sequence[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
-        words = [[str(token) for token in row[cfg.tokens_column]] for row in rows]
+        words = [[str(token) for token in row["tokens"]] for row in rows]
         self.encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length)
         label2id = {name: index for index, name in enumerate(cfg.labels)}
         self.labels = [
-            align_labels(self.encodings.word_ids(i), tag_ids(row[cfg.tags_column], label2id))
-            for i, row in enumerate(rows)
+            align_labels(self.encodings.word_ids(i), tag_ids(row["tags"], label2id)) for i, row in enumerate(rows)
         ]
 
     def __len__(self) -> int:

@@ -7,7 +7,7 @@ Prints (or writes) one JSON object per input: its words, a tag per word, and the
 type, text, word span [start_word, end_word) and, for raw text, character span [start, end) and a score (the
 mean probability of its words' tags). Raw text is split into words at whitespace, and every Chinese or
 Japanese character is a word of its own, as in character-tagged data. A --file is read like the training
-data (CoNLL, json or jsonl, the token column of config.yaml) and tagged word for word.
+data (data.read_records: its layout and the columns of config.yaml) and tagged word for word.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", help="a directory written by train.py (e.g. outputs/best)")
     parser.add_argument("texts", nargs="*", help="raw texts to tag")
-    parser.add_argument("--file", help="a data file with the token column of config.yaml")
+    parser.add_argument("--file", help="a data file laid out like the training data")
     parser.add_argument("--output", help="write JSON lines here instead of printing them")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         from data import read_records
 
         cfg = load_config([])
-        sentences = [[str(token) for token in row[cfg.tokens_column]] for row in read_records(args.file, cfg)]
+        sentences = [[str(token) for token in row["tokens"]] for row in read_records(args.file, cfg)]
         results = tagger.tag_words(sentences, batch_size=args.batch_size)
     else:
         results = tagger(args.texts, batch_size=args.batch_size)

@@ -1,5 +1,7 @@
 """Data: read tagged sentences, split, tokenize once with the tags aligned to sub-words, and pad per batch.
 
+The data is json or jsonl records with a token list and a tag list (config.yaml's tokens_column, tags_column).
+
 A word the tokenizer splits into several sub-words is labelled once, on its first sub-word; the other
 sub-words and the special tokens get IGNORE, which the loss and the metrics skip. So every word counts once,
 however many pieces it has.
@@ -22,45 +24,83 @@ from config import Config
 # Fixed so that every run evaluates on the same held-out sentences, whatever `seed` trains with.
 SPLIT_SEED = 0
 IGNORE = -100  # the label of positions the loss skips (PyTorch's cross_entropy ignore_index)
-CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".txt")
-CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
 
 
-def read_records(path: str | Path, cfg: Config) -> list[dict[str, Any]]:
-    """Sentences of a CoNLL file, or the records of a json (a list of objects) or jsonl file."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in CONLL_SUFFIXES:
-        return read_conll(path, cfg)
-    with path.open(encoding="utf-8-sig") as f:
-        if suffix in (".jsonl", ".ndjson"):
-            return [json.loads(line) for line in f if line.strip()]
-        if suffix == ".json":
-            data = json.load(f)
-            # Also accept an object that holds the list of records, e.g. {"data": [...]}.
-            return next(v for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else data
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use CoNLL text (.conll, .txt), .json or .jsonl")
+# Byte-order marks and the codecs that read them; UTF-32's first, since its little-endian mark starts with UTF-16's.
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 
 
-def read_conll(path: Path, cfg: Config) -> list[dict[str, Any]]:
-    """`token ... TAG` lines (the tag is the last column), a blank line after each sentence."""
-    sentences, tokens, tags = [], [], []
-    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
-        fields = line.split()
-        if fields and fields[0] != CONLL_DOCSTART:
-            tokens.append(fields[0])
-            tags.append(fields[-1])
-        elif tokens:
-            sentences.append({cfg.tokens_column: tokens, cfg.tags_column: tags})
-            tokens, tags = [], []
-    return sentences
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """A data file's text: in the encoding its byte-order mark names, else UTF-8 when it is valid UTF-8, else in
+    `encoding` (config.yaml's data_encoding: scaffold new found it by the same rule)."""
+    data = Path(path).read_bytes()
+    for mark, codec in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return data.decode(codec)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise ValueError(
+            f"{path} is neither UTF-8 nor {encoding} text; set data_encoding in config.yaml to its encoding "
+            "(e.g. gb18030, cp1252) or re-save it as UTF-8"
+        ) from None
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON values of a text, one after another: one value (json), one a line (jsonl), or pretty-printed
+    objects end to end."""
+    decoder, values, index, end = json.JSONDecoder(), [], 0, len(text)
+    while True:
+        while index < end and text[index] in " \t\r\n":
+            index += 1
+        if index == end:
+            return values
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+
+
+def json_records(path: str | Path, cfg: Config, fmt: str | None) -> list[dict[str, Any]]:
+    """The records of a json file (a list of objects, or an object holding one) or of JSON lines (objects one
+    after another). `fmt`: config.yaml's train_format or eval_format, or None to tell from the first line."""
+    text = read_text(path, cfg.data_encoding)
+    if fmt is None:  # a file given to evaluate.py or predict.py
+        first = text.lstrip().partition("\n")[0]
+        try:
+            fmt = "jsonl" if isinstance(json.loads(first), dict) else "json"
+        except ValueError:
+            fmt = "json"  # pretty-printed
+    values = json_values(text)
+    if fmt == "json" and len(values) == 1:
+        data = values[0]
+        if isinstance(data, dict):  # an object that holds the list of records, e.g. {"data": [...]}
+            return next((value for value in data.values() if isinstance(value, list)), [data])
+        return data
+    return values  # JSON lines, or objects one after another
+
+
+def read_records(path: str | Path, cfg: Config, fmt: str | None = None) -> list[dict[str, Any]]:
+    """Sentences as {"tokens": [...], "tags": [...]} from the records' token and tag lists."""
+    return [
+        {"tokens": record[cfg.tokens_column], "tags": record.get(cfg.tags_column)}
+        for record in json_records(path, cfg, fmt)
+    ]
 
 
 def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Train and eval sentences: eval_file when set, else eval_fraction held out of train_file."""
-    train = read_records(cfg.train_file, cfg)
+    train = read_records(cfg.train_file, cfg, cfg.train_format)
     if cfg.eval_file:
-        evaluation = read_records(cfg.eval_file, cfg)
+        evaluation = read_records(cfg.eval_file, cfg, cfg.eval_format)
     else:
         train, evaluation = train_test_split(train, test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
     return _subset(train, cfg.max_train_samples, cfg.seed), _subset(evaluation, cfg.max_eval_samples, cfg.seed)
@@ -99,12 +139,11 @@ class TokenClassificationDataset(torch.utils.data.Dataset):
     """Tokenized sentences with aligned labels; items are unpadded (the collator pads each batch)."""
 
     def __init__(self, rows: Sequence[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
-        words = [[str(token) for token in row[cfg.tokens_column]] for row in rows]
+        words = [[str(token) for token in row["tokens"]] for row in rows]
         self.encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length)
         label2id = {name: index for index, name in enumerate(cfg.labels)}
         self.labels = [
-            align_labels(self.encodings.word_ids(i), tag_ids(row[cfg.tags_column], label2id))
-            for i, row in enumerate(rows)
+            align_labels(self.encodings.word_ids(i), tag_ids(row["tags"], label2id)) for i, row in enumerate(rows)
         ]
 
     def __len__(self) -> int:

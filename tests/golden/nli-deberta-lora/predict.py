@@ -58,7 +58,8 @@ def read_inputs(args: argparse.Namespace) -> list[Any]:
         from data import read_records
 
         cfg = load_config([])
-        return [(str(r[cfg.text_column]), str(r[cfg.text_pair_column])) for r in read_records(args.file)]
+        rows = read_records(args.file, encoding=cfg.data_encoding)
+        return [(str(r[cfg.text_column]), str(r[cfg.text_pair_column])) for r in rows]
     if len(args.texts) % 2:
         raise SystemExit("error: give texts in pairs: first second [first second ...]")
     return list(zip(args.texts[::2], args.texts[1::2], strict=True))

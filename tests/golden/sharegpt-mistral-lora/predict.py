@@ -105,7 +105,7 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
     if not args.file:
         return [{"messages": [{"role": "user", "content": text}]} for text in args.texts]
     records = []
-    for row in read_records(args.file):
+    for row in read_records(args.file, encoding=cfg.data_encoding):
         messages = normalize_messages(row[cfg.messages_column])
         record: dict[str, Any] = {"messages": messages}
         if messages[-1]["role"] == "assistant":

@@ -58,7 +58,7 @@ def read_inputs(args: argparse.Namespace) -> list[Any]:
         from data import read_records
 
         cfg = load_config([])
-        return [str(r[cfg.text_column]) for r in read_records(args.file)]
+        return [str(r[cfg.text_column]) for r in read_records(args.file, encoding=cfg.data_encoding)]
     return args.texts
 
 

@@ -8,15 +8,23 @@
 Settings come from config.yaml; `key=value` arguments override them. Writes to output_dir: `best/` (the
 evaluation with the best `metric_for_best_model`), `checkpoints/step-N/` (training states to resume from),
 metrics.json, log_history.jsonl, eval_predictions.jsonl, `tensorboard/` and the config the run used.
+
+Exit status: 0 trained; 2 a setting, an input file, output_dir or its free disk space to fix first (one line
+says which); 130 interrupted (Ctrl-C; the line names the checkpoint resume=true continues from); 1 a NaN loss,
+or a bug (with its traceback).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import pickle
 import re
 import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -35,18 +43,30 @@ from accelerate.utils import (
     is_tensorboard_available,
     set_seed,
 )
+from safetensors import SafetensorError
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from config import Config, load_config
+from config import Config, SettingError, load_config
 from data import build_collator, build_datasets
 from evaluate import evaluate
 from model import build_model, load_tokenizer, save_model
 
 CHECKPOINTS = "checkpoints"  # output_dir/checkpoints/step-N: the training state after update N
 STATE_FILE = "trainer_state.json"  # a checkpoint's Progress; written last, so a folder without it is incomplete
+# What loading a damaged checkpoint raises: a missing file (OSError), a truncated or garbled one (safetensors' own
+# error; RuntimeError from torch's zip reader; pickle's errors), or weights of another shape (RuntimeError).
+UNLOADABLE = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError, SafetensorError)
+# What a write that runs out of disk raises: OSError, but safetensors and torch.save raise their own errors.
+WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
+
+
+class Interrupted(SystemExit):
+    """Ctrl-C: `python train.py` prints how to continue and exits 130, as shells report an interrupted program."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -94,41 +114,71 @@ class Run:
 
 
 def train(cfg: Config) -> dict[str, Any]:
-    check_settings(cfg)
     accelerator = setup_accelerator(cfg)
-    # Checked before anything slow happens, so a bad combination fails in a second.
+    # Checked before anything slow happens, so a bad combination fails in a second (load_config has checked
+    # each setting alone).
     accumulation = accumulation_steps(cfg, cfg.batch_size, accelerator.num_processes)
-    checkpoint = find_checkpoint(Path(cfg.output_dir)) if cfg.resume else None
+    checkpoints = resumable_checkpoints(accelerator, Path(cfg.output_dir)) if cfg.resume else []
+    check_paths(cfg)
     try:
-        start_tracking(cfg, accelerator, checkpoint)
-        tokenizer = load_tokenizer(cfg)
-        if checkpoint is not None:
-            results = resume_run(cfg, accelerator, tokenizer, accumulation, checkpoint)
+        tokenizer = setup_tokenizer(cfg)
+        if checkpoints:
+            results = resume_run(cfg, accelerator, tokenizer, accumulation, checkpoints)
         else:
             results = fresh_run(cfg, accelerator, tokenizer, accumulation)
         if accelerator.is_main_process:
             (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
         accelerator.print(json.dumps(results, indent=2))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {how_to_continue(Path(cfg.output_dir))}") from None
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise disk_full(str(error.filename or "a file"), Path(cfg.output_dir)) from None
     finally:
         accelerator.end_training()  # flushes TensorBoard, also when the run stops early
     return results
 
 
-def check_settings(cfg: Config) -> None:
-    """Settings that would fail (or mislead) later fail now, in one line."""
-    for key in ("max_steps", "save_steps", "effective_batch_size"):
-        value = getattr(cfg, key)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise SystemExit(f"error: {key} must be a positive whole number or null, got {value!r}")
-    if cfg.effective_batch_size is not None and cfg.gradient_accumulation_steps != 1:
-        raise SystemExit(
-            "error: set effective_batch_size or gradient_accumulation_steps, not both "
-            "(effective_batch_size derives the accumulation)"
-        )
-    if not isinstance(cfg.save_total_limit, int) or cfg.save_total_limit < 0:
-        raise SystemExit(f"error: save_total_limit must be 0 (no checkpoints) or more, got {cfg.save_total_limit}")
-    if cfg.report_to not in ("tensorboard", "none"):
-        raise SystemExit(f"error: report_to must be tensorboard or none, got {cfg.report_to!r}")
+def check_paths(cfg: Config) -> None:
+    """The data files are there and output_dir takes files: found now, not after the model has loaded."""
+    for key, value in {"train_file": cfg.train_file, "eval_file": cfg.eval_file}.items():
+        if key == "eval_file" and value is None:
+            continue  # eval_fraction of train_file is held out instead
+        if not value or not Path(value).is_file():
+            reason = "a folder, not a file" if value and Path(value).is_dir() else "no such file"
+            raise SettingError(
+                f"error: `{key}` must be an existing file, got {value or 'nothing'} ({reason}); "
+                f"fix config.yaml or the {key}= override"
+            )
+    folder = Path(cfg.output_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Writing a file is the test that cannot be wrong: os.access says yes to root whatever the permissions.
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        reason = "a file is in the way" if folder.is_file() else error.strerror
+        raise SettingError(
+            f"error: `output_dir` must be a folder that can be written to, got {folder} ({reason}); "
+            "fix config.yaml or the output_dir= override"
+        ) from None
+
+
+def setup_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:
+    try:
+        return load_tokenizer(cfg)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise
+        # transformers explains a model it cannot find (a typo, or a hub id while offline) in several lines, and
+        # takes a folder that is not there for a hub id.
+        name = str(cfg.model_name_or_path)
+        missing = name.startswith(("/", ".", "~")) and not Path(name).expanduser().exists()
+        reason = "no such folder" if missing else str(error).strip().splitlines()[0]
+        raise SettingError(
+            f"error: `model_name_or_path` {name} cannot be loaded ({reason}); "
+            "fix config.yaml or the model_name_or_path= override"
+        ) from None
 
 
 def accumulation_steps(cfg: Config, batch_size: int, processes: int) -> int:
@@ -137,7 +187,7 @@ def accumulation_steps(cfg: Config, batch_size: int, processes: int) -> int:
         return cfg.gradient_accumulation_steps
     per_step = batch_size * processes
     if cfg.effective_batch_size % per_step:
-        raise SystemExit(
+        raise SettingError(
             f"error: effective_batch_size={cfg.effective_batch_size} is not a multiple of batch_size x processes = "
             f"{batch_size} x {processes} = {per_step}; use a multiple of {per_step} or change batch_size"
         )
@@ -172,14 +222,17 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     return accelerator
 
 
-def start_tracking(cfg: Config, accelerator: Accelerator, checkpoint: Path | None) -> None:
+def start_tracking(run: Run, resumed: bool) -> None:
+    """Open the TensorBoard log once the starting step is known (a retry after out-of-memory keeps it open)."""
+    if run.accelerator.trackers:
+        return
     # TensorBoard's hyperparameter table takes numbers, strings and booleans only.
-    hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in cfg.to_dict().items()}
+    hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in run.cfg.to_dict().items()}
     # TensorBoard hides the events at and after purge_step that an earlier writer left in the folder: a resumed
     # run hides what the interrupted one logged after its checkpoint (those steps are trained again), and a
     # fresh run hides an earlier run's curves, as it replaces its best model and checkpoints.
-    purge_step = read_progress(checkpoint).step + 1 if checkpoint is not None else 0
-    accelerator.init_trackers("run", config=hparams, init_kwargs={"tensorboard": {"purge_step": purge_step}})
+    purge_step = run.progress.step + 1 if resumed else 0
+    run.accelerator.init_trackers("run", config=hparams, init_kwargs={"tensorboard": {"purge_step": purge_step}})
 
 
 def fresh_run(
@@ -190,14 +243,14 @@ def fresh_run(
     if not cfg.auto_find_batch_size or accelerator.num_processes > 1:
         # With several processes an out-of-memory error in one of them cannot be retried in step with the
         # others (they would wait for it forever), so it stops the run instead.
-        return train_with(cfg, accelerator, tokenizer, cfg.batch_size, accumulation, None)
+        return train_with(cfg, accelerator, tokenizer, cfg.batch_size, accumulation, [])
     per_update = cfg.batch_size * accumulation  # examples per update, kept by every retry
     tried = cfg.batch_size
 
     def smaller() -> int:
         nonlocal tried
         if tried == 1:
-            raise SystemExit("error: out of memory even at batch_size=1; lower max_length or use a smaller model")
+            raise SettingError("error: out of memory even at batch_size=1; lower max_length or use a smaller model")
         # The largest divisor of the update size up to half the batch: the accumulation stays a whole number.
         failed, tried = tried, max(d for d in range(1, tried // 2 + 1) if per_update % d == 0)
         accelerator.print(
@@ -210,17 +263,22 @@ def fresh_run(
     def attempt(batch_size: int) -> dict[str, Any]:
         # Drops the failed attempt's model, optimizer and loaders, so that their memory is free for this one.
         accelerator.free_memory()
-        return train_with(cfg, accelerator, tokenizer, batch_size, per_update // batch_size, None)
+        return train_with(cfg, accelerator, tokenizer, batch_size, per_update // batch_size, [])
 
     return attempt()
 
 
 def resume_run(
-    cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, accumulation: int, checkpoint: Path
+    cfg: Config,
+    accelerator: Accelerator,
+    tokenizer: PreTrainedTokenizerBase,
+    accumulation: int,
+    checkpoints: list[Path],
 ) -> dict[str, Any]:
+    checkpoint = checkpoints[0]  # the newest: every checkpoint of a run has its batch layout
     saved = read_progress(checkpoint)
     if saved.num_processes != accelerator.num_processes:
-        raise SystemExit(
+        raise SettingError(
             f"error: {checkpoint} was written by {saved.num_processes} process(es), this run has "
             f"{accelerator.num_processes}; resume with the same number, or start over without resume=true"
         )
@@ -229,7 +287,7 @@ def resume_run(
             f"resuming with the checkpoint's batch_size={saved.batch_size} x {saved.gradient_accumulation_steps} "
             "accumulation steps: the position in the data depends on them"
         )
-    return train_with(cfg, accelerator, tokenizer, saved.batch_size, saved.gradient_accumulation_steps, checkpoint)
+    return train_with(cfg, accelerator, tokenizer, saved.batch_size, saved.gradient_accumulation_steps, checkpoints)
 
 
 def train_with(
@@ -238,14 +296,16 @@ def train_with(
     tokenizer: PreTrainedTokenizerBase,
     batch_size: int,
     accumulation: int,
-    checkpoint: Path | None,
+    checkpoints: list[Path],
 ) -> dict[str, Any]:
-    """Set up with this batch layout, train (from the start or from `checkpoint`) and return the results."""
+    """Set up with this batch layout, train (from the start, or from the newest of `checkpoints` that loads) and
+    return the results."""
     run = setup_run(cfg, accelerator, tokenizer, batch_size, accumulation)
-    if checkpoint is None:
-        start_outputs(run)
+    if checkpoints:
+        restore(run, checkpoints)
     else:
-        restore(run, checkpoint)
+        start_outputs(run)
+    start_tracking(run, resumed=bool(checkpoints))
     train_epochs(run)
     return summary(run)
 
@@ -464,7 +524,7 @@ def stop_if_not_finite(run: Run, meter: LossMeter, value: float) -> None:
     if math.isfinite(value):
         return
     step = meter.first_bad(run.accelerator, default=run.progress.step)
-    last = find_checkpoint(run.output_dir, required=False)
+    last = find_checkpoint(run.output_dir)
     kept = f"the last good checkpoint is {last} (resume=true continues from it)" if last else "no checkpoint was kept"
     fp32 = " or train in fp32 (mixed_precision=no)" if run.accelerator.mixed_precision != "no" else ""
     message = (
@@ -505,7 +565,13 @@ def save_best(run: Run, report: str) -> None:
         model = whole_model(run, state_dict)
     staging, best = run.output_dir / "best.tmp", run.output_dir / "best"
     shutil.rmtree(staging, ignore_errors=True)
-    save_model(model, run.tokenizer, staging)
+    try:
+        save_model(model, run.tokenizer, staging)
+    except WRITE_ERRORS as error:
+        if not out_of_space(error, run.output_dir):
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # frees what it took; the previous best/ is untouched
+        raise disk_full(f"the best model in {best}", run.output_dir) from None
     shutil.rmtree(best, ignore_errors=True)
     os.replace(staging, best)
     (run.output_dir / "eval_predictions.jsonl").write_text(report)
@@ -544,12 +610,19 @@ def save_checkpoint(run: Run) -> None:
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
     accelerator.wait_for_everyone()
-    # Model, optimizer and each process's random states (under FSDP and ZeRO each process writes its shard).
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
+    try:
+        # Model, optimizer and each process's random states (under FSDP and ZeRO each process writes its shard).
+        accelerator.save_state(str(staging))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            progress.scheduler = run.scheduler.state_dict()
+            (staging / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2) + "\n")
+    except WRITE_ERRORS as error:
+        if not out_of_space(error, folder):
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # frees what it took; the earlier checkpoints are untouched
+        raise disk_full(f"checkpoint {final.name} in {folder}", run.output_dir) from None
     if accelerator.is_main_process:
-        progress.scheduler = run.scheduler.state_dict()
-        (staging / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         prune_checkpoints(folder, run.cfg.save_total_limit)
@@ -557,6 +630,29 @@ def save_checkpoint(run: Run) -> None:
             # The TensorBoard log reaches the checkpoint too, even if the process is killed before it flushes.
             accelerator.get_tracker("tensorboard", unwrap=True).flush()
     accelerator.wait_for_everyone()
+
+
+def out_of_space(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of disk: OSError says so; safetensors' and torch's errors may not, so a
+    disk left with under a megabyte tells."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
+
+
+def disk_full(what: str, output_dir: Path) -> SettingError:
+    then = how_to_continue(output_dir)
+    return SettingError(f"error: no space left on device while saving {what}; free space and {then}")
+
+
+def how_to_continue(output_dir: Path) -> str:
+    last = find_checkpoint(output_dir)
+    if last is None:
+        return "run `python train.py` again (no checkpoint was saved yet)"
+    return f"`python train.py resume=true` continues from checkpoint {last}"
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:
@@ -577,34 +673,92 @@ def complete_checkpoints(folder: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def find_checkpoint(output_dir: Path, required: bool = True) -> Path | None:
+def find_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete checkpoint in output_dir."""
     found = complete_checkpoints(output_dir / CHECKPOINTS)
-    if not found and required:
-        raise SystemExit(
+    return found[-1] if found else None
+
+
+def resumable_checkpoints(accelerator: Accelerator, output_dir: Path) -> list[Path]:
+    """resume=true: the complete checkpoints whose state file reads, newest first; restore() takes the first
+    that loads."""
+    found = complete_checkpoints(output_dir / CHECKPOINTS)
+    if not found:
+        raise SettingError(
             f"error: resume=true, but {output_dir / CHECKPOINTS} holds no complete checkpoint; "
             "train without resume=true to start over"
         )
-    return found[-1] if found else None
+    readable = []
+    for checkpoint in reversed(found):
+        try:
+            read_progress(checkpoint)
+            readable.append(checkpoint)
+        except (OSError, ValueError, TypeError) as error:  # TypeError: JSON that is not a Progress
+            accelerator.print(skipped(checkpoint, error))
+    if not readable:
+        raise no_loadable_checkpoint(output_dir)
+    return readable
 
 
 def read_progress(checkpoint: Path) -> Progress:
     return Progress(**json.loads((checkpoint / STATE_FILE).read_text()))
 
 
-def restore(run: Run, checkpoint: Path) -> None:
-    """Continue from `checkpoint`: weights, optimizer, random states, schedule and the run's own progress."""
+def restore(run: Run, checkpoints: list[Path]) -> None:
+    """Continue from the newest of `checkpoints` that loads: weights, optimizer, random states, schedule and the
+    run's own progress."""
+    checkpoint = load_newest(run, checkpoints)
     run.accelerator.print(f"resuming from {checkpoint}")
-    run.accelerator.load_state(str(checkpoint))
     run.progress = read_progress(checkpoint)
     run.scheduler.load_state_dict(run.progress.scheduler)
     if run.accelerator.is_main_process:
-        # Records after the checkpoint came from the interrupted run: they are trained again.
+        # Checkpoints past it were skipped as damaged; this run trains their steps again and saves them anew.
+        for later in complete_checkpoints(run.output_dir / CHECKPOINTS):
+            if int(later.name.removeprefix("step-")) > run.progress.step:
+                shutil.rmtree(later)
+        # Records after the checkpoint came from the interrupted run: they are trained again. A line cut short
+        # (by a crash or a full disk) goes with them.
         log_file = run.output_dir / "log_history.jsonl"
         lines = log_file.read_text().splitlines() if log_file.is_file() else []
-        kept = [line for line in lines if json.loads(line)["step"] <= run.progress.step]
+        kept = [line for line in lines if (record := log_record(line)) and record["step"] <= run.progress.step]
         log_file.write_text("".join(line + "\n" for line in kept))
         write_run_config(run)
+
+
+def load_newest(run: Run, checkpoints: list[Path]) -> Path:
+    """accelerator.load_state from the first of `checkpoints` that loads; one that does not is named and skipped
+    (a later load replaces whatever it had loaded)."""
+    accelerator = run.accelerator
+    for checkpoint in checkpoints:
+        failed = False
+        try:
+            accelerator.load_state(str(checkpoint))
+        except UNLOADABLE as error:
+            failed = True
+            print(skipped(checkpoint, error), flush=True)
+        # Each process reads files of its own: all of them skip a checkpoint that failed on any, to stay in step.
+        if not accelerator.gather(torch.tensor([failed], device=accelerator.device)).any():
+            return checkpoint
+    raise no_loadable_checkpoint(run.output_dir)
+
+
+def skipped(checkpoint: Path, error: BaseException) -> str:
+    reason = (str(error).strip().splitlines() or [""])[0].split(". ")[0]  # the first sentence says what failed
+    return f"skipping checkpoint {checkpoint}: it cannot be loaded ({type(error).__name__}: {reason})"
+
+
+def no_loadable_checkpoint(output_dir: Path) -> SettingError:
+    return SettingError(
+        f"error: resume=true, but no checkpoint in {output_dir / CHECKPOINTS} can be loaded (each is named "
+        "above); start fresh with resume=false"
+    )
+
+
+def log_record(line: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 def start_outputs(run: Run) -> None:
@@ -662,5 +816,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return train(load_config(argv))
 
 
+def command_line(argv: list[str] | None = None) -> int:
+    """`python train.py`: a setting to fix and Ctrl-C end in one line and their exit status (2, 130) instead
+    of a traceback. Any other error keeps its traceback: it is a bug to see whole."""
+    try:
+        main(argv)
+    except (SettingError, Interrupted) as stop:
+        print(stop, file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # before training started: nothing to continue from
+        print("interrupted", file=sys.stderr)
+        return Interrupted.exit_code
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(command_line())

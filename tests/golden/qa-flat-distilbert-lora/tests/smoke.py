@@ -2,9 +2,10 @@
 
 A randomly initialised distilbert of a few thousand parameters is built from a config (nothing is
 downloaded) and trained for a few epochs on a small slice of the real data, with short windows so that long
-contexts are read in several. The run passes when the loss is finite and falls, evaluation yields its
-metrics, the saved model reloads and scores the eval slice exactly as training measured it, and predict.py
-returns answers that are spans of their contexts.
+contexts are read in several: a window holds the slice's longest question (cut to config.yaml's
+max_question_length, and to QUESTION_CAP tokens) and CONTEXT_TOKENS of context. The run passes when the loss is
+finite and falls, evaluation yields its metrics, the saved model reloads and scores the eval slice exactly as
+training measured it, and predict.py returns answers that are spans of their contexts.
 
     python -m tests.smoke [--workdir DIR] [--json]
 """
@@ -21,27 +22,40 @@ from typing import Any
 
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
-from transformers import AutoModelForQuestionAnswering
+from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
 from config import Config
 from data import QuestionAnsweringDataset, build_collator, load_splits
 from evaluate import evaluate
 from model import load_trained
 from predict import QuestionAnswerer
-from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer
+from tests.tiny import check_same_scores, save_tiny_model, smoke_config, smoke_main, smoke_run, smoke_tokenizer
 
 # Windows shorter than most question + context pairs, so that contexts are read in overlapping windows.
 WINDOW = {"max_length": 48, "doc_stride": 16}
-
-
-def build_tiny_model(cfg: Config, directory: Path) -> None:
-    examples = load_splits(cfg)[0]
-    tokenizer = smoke_tokenizer(cfg, [e["question"] for e in examples] + [e["context"] for e in examples])
-    save_tiny_model(AutoModelForQuestionAnswering, tokenizer, directory)
+CONTEXT_TOKENS = 32  # context tokens a window holds beside the longest question (doc_stride of them shared)
+QUESTION_CAP = 64  # smoke windows stay short whatever the questions: longer ones are cut (as data.py cuts)
 
 
 def run(workdir: Path) -> dict[str, Any]:
-    return smoke_run(workdir, build_tiny_model, check_reload, ["eval_exact_match", "eval_f1"], **WINDOW)
+    cfg = smoke_config(workdir, **WINDOW)
+    train, evaluation = load_splits(cfg)
+    tokenizer = smoke_tokenizer(cfg, [e["question"] for e in train] + [e["context"] for e in train])
+
+    def build_tiny_model(cfg: Config, directory: Path) -> None:
+        save_tiny_model(AutoModelForQuestionAnswering, tokenizer, directory)
+
+    window = smoke_window(cfg, tokenizer, [e["question"] for e in train + evaluation])
+    return smoke_run(workdir, build_tiny_model, check_reload, ["eval_exact_match", "eval_f1"], **window)
+
+
+def smoke_window(cfg: Config, tokenizer: PreTrainedTokenizerBase, questions: list[str]) -> dict[str, int]:
+    """max_length, doc_stride and max_question_length that fit the longest question of the smoke slice (up to
+    config.yaml's max_question_length and QUESTION_CAP) with CONTEXT_TOKENS of context beside it."""
+    lengths = tokenizer([q.lstrip() for q in questions], add_special_tokens=False)["input_ids"]
+    question = max(1, min(max(map(len, lengths), default=1), cfg.max_question_length, QUESTION_CAP))
+    window = question + tokenizer.num_special_tokens_to_add(pair=True) + CONTEXT_TOKENS
+    return {**WINDOW, "max_length": max(WINDOW["max_length"], window), "max_question_length": question}
 
 
 def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list[str]:
