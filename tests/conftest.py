@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import git
 import pytest
@@ -82,3 +86,44 @@ def commit_all(project: Path, message: str = "my edits") -> str:
     repo.git.add("--all")
     repo.git.commit("-qm", message)
     return repo.head.commit.hexsha
+
+
+class Rendered(NamedTuple):
+    data: ModuleType  # the project's data.py, imported
+    cfg: Any  # its config.yaml as load_config reads it (with the overrides)
+    plan: Any
+    folder: Path
+
+
+# The project's own top-level modules (and its tests package): forgotten between renders, so each test imports
+# the project it rendered.
+PROJECT_MODULES = ("config", "data", "model", "evaluate", "predict", "train")
+
+
+def _forget_project_modules() -> None:
+    for name in [m for m in sys.modules if m in PROJECT_MODULES or m == "tests" or m.startswith("tests.")]:
+        sys.modules.pop(name)
+
+
+@pytest.fixture
+def render_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]:
+    """render_project(task, train data, *overrides, eval_data=None) -> Rendered: a project rendered in-process
+    into tmp_path / "project", its modules importable (the probe and data.py compared in one process)."""
+    from scaffolder import render
+    from scaffolder.plan import build_plan
+    from scaffolder.spec import ProjectSpec
+
+    def build(task: str, train_data: Path, *overrides: str, eval_data: Path | None = None) -> Rendered:
+        plan = build_plan(ProjectSpec(task=task, train_data=train_data, eval_data=eval_data))
+        folder = tmp_path / "project"
+        for relative, text in render.render(plan, folder).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text, encoding="utf-8")
+        monkeypatch.syspath_prepend(str(folder))
+        _forget_project_modules()
+        config = importlib.import_module("config")
+        cfg = config.load_config(list(overrides), folder / "config.yaml")
+        return Rendered(importlib.import_module("data"), cfg, plan, folder)
+
+    yield build
+    _forget_project_modules()

