@@ -51,7 +51,7 @@ def test_fix_commits_on_its_own_and_the_fixed_project_trains(project: Path) -> N
 
 
 def test_unfixable_errors_are_reported_and_nothing_is_committed(project: Path) -> None:
-    edit(project, "data.py", "    return csv.excel", "    return eval('csv.excel')")
+    edit(project, "data.py", '        return ","', "        return eval('\",\"')")
     commit_all(project, "my edits")
     head = git.Repo(project).head.commit.hexsha
     result = run_cli("check", str(project), "--fix", cwd=project.parent)
@@ -65,7 +65,9 @@ def test_new_refuses_a_render_that_fails_its_checks(tmp_path: Path, monkeypatch:
 
     def broken(plan, project_dir):
         files = real_render(plan, project_dir)
-        return {**files, "data.py": files["data.py"].replace("    return csv.excel", "    return eval('csv.excel')")}
+        data = files["data.py"]
+        assert '        return ","' in data
+        return {**files, "data.py": data.replace('        return ","', "        return eval('\",\"')", 1)}
 
     monkeypatch.setattr(render, "render", broken)
     spec = ProjectSpec(task="text-classification", train_data=DATA / "sst_like.tsv")
