@@ -66,6 +66,14 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its learned tokens (prompts and padding have label -100),
+    so train.py weighs every learned token of an update the same, however the update is split into batches and
+    processes."""
+    # Token t predicts token t + 1: the first token of each example is never a target.
+    return (batch["labels"][:, 1:] != -100).sum()
+
+
 def quantization(cfg: Config) -> BitsAndBytesConfig | None:
     """QLoRA's storage for the frozen base model: 4-bit NF4 with double quantization, computing in bf16 (fp16 on
     GPUs without bf16). The adapters train in full precision; export.py merges them into the full-precision base."""

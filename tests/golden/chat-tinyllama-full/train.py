@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,7 +52,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 from config import Config, SettingError, load_config
 from data import build_collator, build_datasets
 from evaluate import evaluate
-from model import build_model, load_tokenizer, save_model
+from model import build_model, load_tokenizer, loss_targets, save_model
 
 CHECKPOINTS = "checkpoints"  # output_dir/checkpoints/step-N: the training state after update N
 STATE_FILE = "trainer_state.json"  # a checkpoint's Progress; written last, so a folder without it is incomplete
@@ -79,8 +79,8 @@ class Progress:
     step: int = 0  # optimizer updates done
     epoch: int = 1  # the epoch in progress
     epoch_batches: int = 0  # batches of that epoch already trained on (this process's share)
-    loss_sum: float = 0.0  # the training losses of all batches so far (each averaged over processes), added up
-    batches: int = 0
+    loss_sum: float = 0.0  # the losses of every target trained on so far (tokens or examples), all processes, added up
+    targets: int = 0  # how many targets loss_sum adds up: the training loss is loss_sum / targets
     samples: int = 0  # examples trained on, all processes
     tokens: int = 0  # real (non-padding) input tokens trained on, all processes
     seconds: float = 0.0  # training time; evaluation and saving are not counted
@@ -238,8 +238,9 @@ def start_tracking(run: Run, resumed: bool) -> None:
 def fresh_run(
     cfg: Config, accelerator: Accelerator, tokenizer: PreTrainedTokenizerBase, accumulation: int
 ) -> dict[str, Any]:
-    """Train from the start. Out of memory, it starts over with a smaller batch and more accumulation, so each
-    update still averages the same number of examples (accelerate's find_executable_batch_size retries)."""
+    """Train from the start. Out of memory, it starts over with a smaller batch and more accumulation (accelerate's
+    find_executable_batch_size retries): each update is still the same one, the same examples with every target
+    weighing the same (train_update)."""
     if not cfg.auto_find_batch_size or accelerator.num_processes > 1:
         # With several processes an out-of-memory error in one of them cannot be retried in step with the
         # others (they would wait for it forever), so it stops the run instead.
@@ -426,8 +427,8 @@ def train_epochs(run: Run) -> None:
 
 def train_epoch(run: Run) -> None:
     """Train on the rest of the epoch in progress (all of it unless resuming mid-epoch) or up to the last update."""
-    cfg, accelerator, model, progress = run.cfg, run.accelerator, run.model, run.progress
-    model.train()
+    cfg, accelerator, progress = run.cfg, run.accelerator, run.progress
+    run.model.train()
     run.train_loader.set_epoch(progress.epoch)  # the sampler's order for this epoch
     done = progress.epoch_batches
     batches = accelerator.skip_first_batches(run.train_loader, done) if done else run.train_loader
@@ -435,22 +436,12 @@ def train_epoch(run: Run) -> None:
     meter = LossMeter(accelerator.device)
     bar = tqdm(batches, desc=f"epoch {progress.epoch}", initial=done, total=len(run.train_loader),
                disable=not accelerator.is_local_main_process)  # fmt: skip
-    for batch in bar:
+    for update in updates(bar, progress.gradient_accumulation_steps):
         if progress.step >= run.total_updates:
             break  # max_steps reached mid-epoch
-        with accelerator.accumulate(model):
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            run.optimizer.step()  # skipped by accelerate while gradients accumulate
-            run.optimizer.zero_grad(set_to_none=True)
-        meter.add(loss.detach(), batch["attention_mask"], progress.step + 1)
-        progress.epoch_batches += 1
-        progress.batches += 1
-        progress.samples += len(batch["input_ids"]) * accelerator.num_processes
-        if not accelerator.sync_gradients:
-            continue
+        train_update(run, update, meter)
+        progress.epoch_batches += len(update)
+        progress.samples += sum(len(batch["input_ids"]) for batch in update) * accelerator.num_processes
         run.scheduler.step()
         progress.step += 1
         if progress.step % cfg.logging_steps == 0:
@@ -466,6 +457,46 @@ def train_epoch(run: Run) -> None:
     stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
 
 
+def updates(batches: Iterable[dict[str, torch.Tensor]], size: int) -> Iterator[list[dict[str, torch.Tensor]]]:
+    """The batches in groups of `size`, one group per update; the epoch's last group may be smaller."""
+    group = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def train_update(run: Run, batches: list[dict[str, torch.Tensor]], meter: LossMeter) -> None:
+    """One optimizer update from this process's micro-batches of it. Its loss is the sum of the target losses
+    (tokens, or examples: model.loss_targets) over all its micro-batches and processes, divided by their number,
+    so that every target weighs the same however the update is split (as the Trainer's num_items_in_batch does)."""
+    accelerator, model = run.accelerator, run.model
+    targets = [loss_targets(batch) for batch in batches]
+    # Counted before the first forward pass, over every process: each micro-batch's share is known up front.
+    total = accelerator.reduce(torch.stack(targets).sum(), reduction="sum").clamp(min=1)
+    # accelerator.backward divides by the accumulation steps (DeepSpeed does the same) and the processes average
+    # their gradients: multiplied back, the update's gradient is that of (its summed losses) / total.
+    scale = accelerator.gradient_accumulation_steps * accelerator.num_processes / total
+    for index, (batch, count) in enumerate(zip(batches, targets, strict=True)):
+        last = index == len(batches) - 1
+        # Gradients are combined across processes once, after the update's last micro-batch; the optimizer (and
+        # DeepSpeed) steps there only.
+        accelerator.sync_gradients = last
+        with nullcontext() if last else accelerator.no_sync(model):
+            loss = model(**batch).loss
+            # The model's loss is its mean over the micro-batch's targets; times their number, their sum. With no
+            # target at all (every label -100) the mean is NaN (0 / 0): the micro-batch adds nothing instead.
+            summed = torch.where(count > 0, loss * count, 0.0)
+            accelerator.backward(summed * scale)
+        meter.add(summed.detach(), count, batch["attention_mask"], run.progress.step + 1)
+    accelerator.clip_grad_norm_(model.parameters(), run.cfg.max_grad_norm)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+
+
 class LossMeter:
     """Training losses added up on the device, read back only at logging, saving and evaluation points.
 
@@ -477,35 +508,41 @@ class LossMeter:
     """
 
     def __init__(self, device: torch.device) -> None:
-        self.total = torch.zeros((), device=device)  # since the last drain
-        self.window = torch.zeros((), device=device)  # since the last logged loss
-        self.window_batches = 0
+        # Summed target losses and their number (train_update's targets): since the last drain, and since the last
+        # logged loss.
+        self.total, self.window = torch.zeros((), device=device), torch.zeros((), device=device)
+        self.total_targets = torch.zeros((), dtype=torch.long, device=device)
+        self.window_targets = torch.zeros((), dtype=torch.long, device=device)
         self.tokens = torch.zeros((), dtype=torch.long, device=device)
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
         self.started = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, attention_mask: torch.Tensor, step: int) -> None:
-        bad = ~torch.isfinite(loss) & (self.first_bad_step < 0)
+    def add(self, loss_sum: torch.Tensor, targets: torch.Tensor, attention_mask: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss_sum) & (self.first_bad_step < 0)
         self.first_bad_step = torch.where(bad, step, self.first_bad_step)
-        self.total += loss
-        self.window += loss
-        self.window_batches += 1
+        self.total += loss_sum
+        self.window += loss_sum
+        self.total_targets += targets
+        self.window_targets += targets
         self.tokens += attention_mask.sum()
 
     def read_window(self, accelerator: Accelerator) -> float:
-        """The mean loss since the last read, over all processes."""
-        value = accelerator.reduce(self.window, reduction="mean").item() / self.window_batches
+        """The mean loss per target since the last read, over all processes: what the eval loss is on its set."""
+        loss_sum = accelerator.reduce(self.window, reduction="sum").item()
+        targets = accelerator.reduce(self.window_targets, reduction="sum").item()
         self.window.zero_()
-        self.window_batches = 0
-        return value
+        self.window_targets.zero_()
+        return loss_sum / max(targets, 1)
 
     def drain(self, accelerator: Accelerator, progress: Progress) -> float:
         """Move the sums into `progress`; returns the drained loss sum, which is finite when every loss was."""
-        total = accelerator.reduce(self.total, reduction="mean").item()
+        total = accelerator.reduce(self.total, reduction="sum").item()
         progress.loss_sum += total
+        progress.targets += int(accelerator.reduce(self.total_targets, reduction="sum").item())
         progress.tokens += int(accelerator.reduce(self.tokens, reduction="sum").item())
         progress.seconds += time.perf_counter() - self.started
         self.total.zero_()
+        self.total_targets.zero_()
         self.tokens.zero_()
         self.restart_clock()
         return total
@@ -797,7 +834,8 @@ def summary(run: Run) -> dict[str, Any]:
     progress = run.progress
     return {
         **progress.best,
-        "train_loss": progress.loss_sum / progress.batches,
+        # The mean over every target trained on (tokens, or examples), as eval_loss is over the eval set's.
+        "train_loss": progress.loss_sum / max(progress.targets, 1),
         "train_steps": progress.step,
         "train_samples": progress.samples,
         "train_runtime": progress.seconds,

@@ -40,6 +40,14 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     return model
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its learned tokens (padding has label -100),
+    so train.py weighs every learned token of an update the same, however the update is split into batches and
+    processes."""
+    # Token t predicts token t + 1: the first token of each example is never a target.
+    return (batch["labels"][:, 1:] != -100).sum()
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights, config and tokenizer (with its chat template)."""
     model.save_pretrained(path)

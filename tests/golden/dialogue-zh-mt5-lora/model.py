@@ -44,6 +44,12 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its target tokens (padding has label -100), so train.py
+    weighs every target token of an update the same, however the update is split into batches and processes."""
+    return (batch["labels"] != -100).sum()
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """The adapter (the base model is the pretrained one, reloaded by name) and the tokenizer."""
     model.save_pretrained(path)

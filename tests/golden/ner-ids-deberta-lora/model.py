@@ -53,6 +53,13 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its words (each word's first sub-word; the others and the
+    special tokens have label -100), so train.py weighs every word of an update the same, however the update is
+    split into batches and processes."""
+    return (batch["labels"] != -100).sum()
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights (the adapter and the head), config with the tag names, and tokenizer."""
     model.save_pretrained(path)

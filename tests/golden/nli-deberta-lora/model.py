@@ -56,6 +56,12 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its examples, so train.py weighs every example of an
+    update the same, however the update is split into batches and processes."""
+    return torch.tensor(len(batch["labels"]), device=batch["labels"].device)
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights (the adapter and the head), config with the label maps, and tokenizer."""
     model.save_pretrained(path)

@@ -42,6 +42,12 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its windows (start and end count as one), so train.py
+    weighs every window of an update the same, however the update is split into batches and processes."""
+    return torch.tensor(len(batch["start_positions"]), device=batch["start_positions"].device)
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights (the adapter and the span head), config and tokenizer."""
     model.save_pretrained(path)

@@ -42,6 +42,12 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     return model
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its examples, so train.py weighs every example of an
+    update the same, however the update is split into batches and processes."""
+    return torch.tensor(len(batch["labels"]), device=batch["labels"].device)
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights, config with the label maps, and tokenizer."""
     model.save_pretrained(path)

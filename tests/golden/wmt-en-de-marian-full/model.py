@@ -32,6 +32,12 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     return model
 
 
+def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's loss averages over in `batch`: its target tokens (padding has label -100), so train.py
+    weighs every target token of an update the same, however the update is split into batches and processes."""
+    return (batch["labels"] != -100).sum()
+
+
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Weights, config, generation config and tokenizer."""
     model.save_pretrained(path)
