@@ -57,10 +57,8 @@ def _handle_errors(command: Callable[..., None]) -> Callable[..., None]:
         except ScaffoldError as exc:
             _console().print(f"[red]error:[/] {_plain(exc)}")
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt as exc:
-            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            _console().print(f"[red]{what}[/]: nothing half-written is left (what was already committed stays)")
-            raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+        except (KeyboardInterrupt, Terminated) as exc:
+            raise typer.Exit(_interrupted(exc)) from None
         except Exception as exc:  # a bug: one line, unless asked for the traceback
             if os.environ.get("SCAFFOLD_DEBUG"):
                 raise
@@ -494,7 +492,17 @@ def _print_smoke(console: Console, result: SmokeResult) -> None:
 
 def main() -> None:
     handle_sigterm()
-    app()
+    try:
+        app()
+    except (KeyboardInterrupt, Terminated) as exc:  # while typer was still building the command line
+        raise SystemExit(_interrupted(exc)) from None
+
+
+def _interrupted(exc: BaseException) -> int:
+    """The line for Ctrl-C or SIGTERM, and the exit code a shell reports for a process that signal stopped."""
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    _console().print(f"[red]{what}[/]: nothing half-written is left (what was already committed stays)")
+    return 143 if isinstance(exc, Terminated) else 130
 
 
 @app.callback(invoke_without_command=True)
