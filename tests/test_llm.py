@@ -57,7 +57,7 @@ def smoothed(files: dict[str, str]) -> dict[str, str]:
         "            outputs = model(**batch)\n"
         "            # Smoothed targets: a model sure of noisy labels generalises worse.\n"
         "            loss = torch.nn.functional.cross_entropy(\n"
-        '                outputs.logits, batch["labels"], label_smoothing=cfg.label_smoothing\n'
+        '                outputs.logits, batch["labels"], label_smoothing=run.cfg.label_smoothing\n'
         "            )\n",
     )
     assert config != files["config.yaml"] and train != files["train.py"], "the reference changed: update the edit"
@@ -175,7 +175,7 @@ def test_a_good_answer_lands_with_its_provenance_and_no_key(serve, tmp_path: Pat
     assert out["generator"] == "llm"
     llm = out["llm"]
     assert llm["fallback"] == "none" and llm["rounds"] == 1 and llm["model_files"] == ["config.yaml", "train.py"]
-    assert "label_smoothing=cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
     message = git.Repo(project).head.commit.message
     trailers = dict(line.split(": ", 1) for line in message.splitlines() if line.startswith("Scaffolder-"))
     assert trailers["Scaffolder-Generator"] == "llm"
@@ -304,7 +304,7 @@ def test_regen_with_the_llm_merges_its_change_and_records_it(serve, tmp_path: Pa
                     "--json", cwd=tmp_path, env=llm_env(server.url))  # fmt: skip
     out = report(regen)
     assert out["llm"]["model_files"] == ["config.yaml", "train.py"]
-    assert "label_smoothing=cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
     assert (project / "NOTES.md").read_text() == "mine\n"
     generation = git.Repo(project).commit("scaffold/generated").message
     assert generation.startswith("Regenerate: instructions: smooth the labels")
@@ -317,7 +317,7 @@ def test_regen_with_the_llm_merges_its_change_and_records_it(serve, tmp_path: Pa
     assert "# The project as scaffolder generated it last" in keep.requests[0]["messages"][1]["content"]
     config = (project / "config.yaml").read_text()
     assert "num_epochs: 5" in config and "label_smoothing: 0.1" in config
-    assert "label_smoothing=cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
     assert_no_canary(project, regen)
     # Model-written code is in the history now: a later plain regen does not smoke-run it without consent.
     plain = run_cli("regen", "p", "--set", "num_epochs=4", cwd=tmp_path)
@@ -423,13 +423,18 @@ def test_a_fenced_answer_from_a_plain_server_is_read(serve, tmp_path: Path) -> N
 def test_scaffolders_own_files_are_not_the_models_to_write(serve, tmp_path: Path) -> None:
     def cheat(request: dict[str, Any]) -> Reply:
         exam = "def run(workdir):\n    print('passed')\n"
-        return files_reply({**smoothed(prompt_files(request)), "tests/smoke.py": exam, "scaffold.toml": "x = 1\n"})
+        report = "# Data\n\nNo problems found.\n"
+        return files_reply({**smoothed(prompt_files(request)), "tests/smoke.py": exam, "scaffold.toml": "x = 1\n",
+                            "DATA.md": report})  # fmt: skip
 
-    files, record = generate(serve([cheat]).url, tmp_path)
+    server = serve([cheat])
+    files, record = generate(server.url, tmp_path)
     reference = reference_of(tmp_path)
-    assert files["tests/smoke.py"] == reference["tests/smoke.py"]
-    assert files["scaffold.toml"] == reference["scaffold.toml"]
-    assert "tests/smoke.py is scaffolder's: the model's version was dropped" in record.notes
+    for path in ("tests/smoke.py", "scaffold.toml", "DATA.md"):
+        assert files[path] == reference[path]
+        assert f"{path} is scaffolder's: the model's version was dropped" in record.notes
+    # The data report quotes data rows: it never reaches the prompt unfenced.
+    assert '<file path="DATA.md">' not in server.requests[0]["messages"][1]["content"]
 
 
 def refused_url() -> str:

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 PROMPTS = "prompts"
 # Files scaffolder owns in every project: the spec record, and the smoke test that proves the project trains
 # (a model that could rewrite its own exam would pass it). The model is told so; what it writes there is dropped.
-PINNED = (SPEC_FILE, "tests/smoke.py")
+PINNED = (SPEC_FILE, "tests/smoke.py", "DATA.md")
+# Kept out of the prompt: the data report quotes rows of the data (untrusted text, shown only fenced, as the
+# sample is) and is nothing the model writes.
+UNSHOWN = ("DATA.md",)
 SAMPLE_LINES, SAMPLE_LINE_CHARS, SAMPLE_CHARS = 12, 400, 4000
 INSTRUCTION_CHARS = 2000
 MAX_DIAGNOSTICS = 40  # a repair prompt names at most this many problems; the rest follow once these are fixed
@@ -63,11 +66,11 @@ def first_messages(request: Request) -> list[dict[str, str]]:
         config_object=contract.CONFIG_OBJECT,
         pinned=PINNED,
     )
-    changed_reference = {p: t for p, t in request.reference.items() if request.base.get(p) != t}
+    changed_reference = {p: t for p, t in request.reference.items() if request.base.get(p) != t and p not in UNSHOWN}
     user = _render(
         "generate.j2",
         spec_toml=request.reference[SPEC_FILE],
-        base=request.base,
+        base={path: text for path, text in request.base.items() if path not in UNSHOWN},
         regenerating=request.base != request.reference,
         changed_reference=changed_reference,
         data_name=spec.train_data.name,
