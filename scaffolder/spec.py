@@ -26,26 +26,6 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 # transformers' names for what a sequence classifier learns (`config.problem_type`).
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-# The column roles and data layouts each task's probe (scaffolder/probes/) reads. A role or layout outside these
-# would be recorded in scaffold.toml and silently ignored, so the spec refuses it.
-TASK_ROLES: dict[str, tuple[str, ...]] = {
-    "text-classification": ("text", "text_pair", "label"),
-    "token-classification": ("tokens", "tags"),
-    "question-answering": ("question", "context", "answers", "id"),
-    "text-generation": ("instruction", "input", "response", "messages", "text"),
-    "summarization": ("text", "summary"),
-    "translation": ("source", "target", "translation"),
-}
-TASK_LAYOUTS: dict[str, tuple[str, ...]] = {  # () : the task reads one layout and records none
-    "text-classification": (),
-    "token-classification": ("conll", "records", "spans", "cluener", "label-studio"),
-    "question-answering": ("squad", "records"),
-    "text-generation": ("instruction", "chat", "text"),
-    "summarization": (),
-    "translation": ("wmt", "columns", "moses"),
-}
-# The tasks whose probes and generated data.py read csv/tsv files without a header row (`header` names the columns).
-HEADERLESS_TASKS = ("summarization", "translation")
 
 
 @dataclass(frozen=True)
@@ -117,7 +97,7 @@ def validate(spec: ProjectSpec) -> None:
 
 
 def _validate_columns(task: str, columns: dict[str, str]) -> None:
-    roles = TASK_ROLES[task]
+    roles = TASKS[task].roles
     for role, name in columns.items():
         if not _ROLE.match(role):
             raise SpecError(f"column role `{role}` is not a lowercase name like `text` or `label`; fix `columns`")
@@ -130,7 +110,7 @@ def _validate_columns(task: str, columns: dict[str, str]) -> None:
 
 
 def _validate_layout(task: str, layout: str | None) -> None:
-    layouts = TASK_LAYOUTS[task]
+    layouts = TASKS[task].layouts
     if layout is None or layout in layouts:
         return
     if not layouts:
@@ -139,7 +119,7 @@ def _validate_layout(task: str, layout: str | None) -> None:
 
 
 def _validate_header(task: str, header: tuple[str, ...]) -> None:
-    if header and task not in HEADERLESS_TASKS:
+    if header and not TASKS[task].headerless:
         raise SpecError(f"`header` (--header) does not apply to {task}; add a header line that names the columns")
     if any(not name.strip() for name in header):
         raise SpecError(f"`header` {','.join(header)!r} has an empty column name; name every column (--header a,b,c)")

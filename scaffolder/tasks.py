@@ -45,6 +45,12 @@ class TaskInfo:
     length_group_batches: int | None = None
     # The base model can be held in 4-bit under LoRA/AdaLoRA (QLoRA; bitsandbytes' causal-LM support).
     quantizable: bool = False
+    # The column roles its probe reads (--column ROLE=NAME) and the data layouts it tells apart (data_layout;
+    # empty: one layout, none recorded). A role or layout outside these would be recorded and silently ignored.
+    roles: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
+    # Its probe and data.py read csv/tsv files without a header row, the columns named by `header` (--header).
+    headerless: bool = False
 
     @property
     def template_dir(self) -> str:
@@ -62,6 +68,7 @@ class TaskInfo:
 
 TASKS: dict[str, TaskInfo] = {
     "text-classification": TaskInfo(
+        roles=("text", "text_pair", "label"),
         name="text-classification",
         summary="label a text or a text pair: one class (sentiment, NLI), a set of classes (tags) or a score (STS-B)",
         auto_class="AutoModelForSequenceClassification",
@@ -79,6 +86,8 @@ TASKS: dict[str, TaskInfo] = {
         pooled_head=True,
     ),
     "token-classification": TaskInfo(
+        roles=("tokens", "tags"),
+        layouts=("conll", "records", "spans", "cluener", "label-studio"),
         name="token-classification",
         summary="tag every word of a sentence (named entities, BIO tags)",
         auto_class="AutoModelForTokenClassification",
@@ -96,6 +105,8 @@ TASKS: dict[str, TaskInfo] = {
         length_group_batches=2,
     ),
     "question-answering": TaskInfo(
+        roles=("question", "context", "answers", "id"),
+        layouts=("squad", "records"),
         name="question-answering",
         summary="find the answer to a question as a span of its context (SQuAD; unanswerable questions too)",
         auto_class="AutoModelForQuestionAnswering",
@@ -110,6 +121,8 @@ TASKS: dict[str, TaskInfo] = {
         learning_rates={"none": 3e-5, "lora": 3e-4},
     ),
     "text-generation": TaskInfo(
+        roles=("instruction", "input", "response", "messages", "text"),
+        layouts=("instruction", "chat", "text"),
         name="text-generation",
         summary="causal LM fine-tuning: instructions, chat conversations or plain text (continued pre-training)",
         auto_class="AutoModelForCausalLM",
@@ -135,6 +148,8 @@ TASKS: dict[str, TaskInfo] = {
         quantizable=True,
     ),
     "summarization": TaskInfo(
+        roles=("text", "summary"),
+        headerless=True,
         name="summarization",
         summary="write a short summary of a document (news, dialogue, abstracts)",
         auto_class="AutoModelForSeq2SeqLM",
@@ -152,6 +167,9 @@ TASKS: dict[str, TaskInfo] = {
         dependencies=("rouge-score>=0.1.2", "sentencepiece>=0.2", "protobuf>=4"),
     ),
     "translation": TaskInfo(
+        roles=("source", "target", "translation"),
+        layouts=("wmt", "columns", "moses"),
+        headerless=True,
         name="translation",
         summary="translate text from one language into another",
         auto_class="AutoModelForSeq2SeqLM",

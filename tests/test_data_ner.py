@@ -22,7 +22,8 @@ from scaffolder.errors import DataError
 from scaffolder.probes import Probed, probe, token_classification
 from scaffolder.probes.ner_spans import split_words
 from scaffolder.probes.token_classification import iter_sentences
-from scaffolder.spec import TASK_LAYOUTS, ProjectSpec, from_toml
+from scaffolder.spec import ProjectSpec, from_toml
+from scaffolder.tasks import TASKS
 
 # --- the corpus --------------------------------------------------------------------------------------------------
 
@@ -500,7 +501,7 @@ def test_words_split_cjk_characters_and_edge_punctuation() -> None:
 
 
 def test_the_layouts_the_spec_accepts_are_the_probes() -> None:
-    assert TASK_LAYOUTS["token-classification"] == token_classification.LAYOUTS
+    assert TASKS["token-classification"].layouts == token_classification.LAYOUTS
 
 
 def test_conll_columns_are_numbers(write_file) -> None:

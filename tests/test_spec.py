@@ -10,8 +10,6 @@ from scaffolder.errors import SpecError
 from scaffolder.probes import question_answering, text_generation, token_classification
 from scaffolder.spec import (
     KINDS,
-    TASK_LAYOUTS,
-    TASK_ROLES,
     ProjectSpec,
     apply_sets,
     from_toml,
@@ -191,11 +189,11 @@ def test_a_file_that_is_not_utf8_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_the_role_and_layout_tables_cover_every_task_and_match_the_probes() -> None:
-    assert set(TASK_ROLES) == set(TASK_LAYOUTS) == set(TASKS)
-    assert set(TASK_ROLES["text-generation"]) == {role for roles in text_generation.ROLES.values() for role in roles}
-    assert TASK_LAYOUTS["text-generation"] == text_generation.LAYOUTS
-    assert set(TASK_ROLES["question-answering"]) == set(question_answering.ROLE_NAMES)
-    assert set(TASK_ROLES["token-classification"]) == set(token_classification.CONLL_COLUMNS)
+    assert all(task.roles for task in TASKS.values())
+    assert set(TASKS["text-generation"].roles) == {role for roles in text_generation.ROLES.values() for role in roles}
+    assert TASKS["text-generation"].layouts == text_generation.LAYOUTS
+    assert set(TASKS["question-answering"].roles) == set(question_answering.ROLE_NAMES)
+    assert set(TASKS["token-classification"].roles) == set(token_classification.CONLL_COLUMNS)
 
 
 def test_every_golden_project_spec_stays_valid() -> None:
