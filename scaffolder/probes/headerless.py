@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import readers
+from scaffolder.probes import readers, sniff
 
 if TYPE_CHECKING:
     import _csv
@@ -54,7 +54,7 @@ def data_rows(path: Path, rows: int = readers.SAMPLE_ROWS) -> list[list[str]]:
     fmt = readers.data_format(path)
     if fmt not in ("csv", "tsv", "txt"):
         return []
-    with path.open(encoding=readers.text_codec(path), errors="replace", newline="") as f:
+    with sniff.open_text(path, readers.text_codec(path), errors="replace", newline="") as f:
         first = f.readline()
         if fmt == "txt" and "\t" not in first:
             return []
@@ -89,7 +89,7 @@ def iter_named(path: Path, header: Sequence[str]) -> Iterator[dict[str, Any]]:
     csv.field_size_limit(readers.CSV_FIELD_LIMIT)
     names = [name.lower() for name in header]
     try:
-        with path.open(encoding=readers.text_codec(path), newline="") as f:
+        with sniff.open_text(path, readers.text_codec(path), newline="") as f:
             first = f.readline()
             f.seek(0)
             reader = _reader(f, first)

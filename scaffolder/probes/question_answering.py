@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats
+from scaffolder.probes import DataSummary, Probed, TextStats, sniff
 from scaffolder.probes.readers import data_format, iter_records, read_sample
 from scaffolder.spec import ProjectSpec
 
@@ -76,7 +76,7 @@ def layout_of(path: Path) -> str:
 
 def _nested(path: Path) -> bool:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(sniff.read_text(path, "utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False  # iter_records reports it (or reads JSON lines saved as .json)
     articles = data.get("data") if isinstance(data, dict) else None
@@ -135,7 +135,7 @@ def iter_examples(path: Path, columns: dict[str, str]) -> Iterator[dict[str, Any
 
 
 def _iter_squad(path: Path) -> Iterator[dict[str, Any]]:
-    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    data = json.loads(sniff.read_text(path, "utf-8-sig"))
     for article in data["data"]:
         for paragraph in article.get("paragraphs", []):
             context = paragraph.get("context")

@@ -23,7 +23,7 @@ SAMPLE_ROWS = 200  # rows read to decide the columns
 # 2**31 - 1 is the largest limit every platform's C long holds (sys.maxsize overflows on Windows).
 CSV_FIELD_LIMIT = 2**31 - 1
 # The formats file names usually stand for: content decides (sniff), a suffix only breaks ties.
-FORMATS = {**sniff.SUFFIX_FORMATS, ".txt": "txt"}
+FORMATS = {**sniff.SUFFIX_FORMATS, **sniff.COLUMNAR_SUFFIXES, ".txt": "txt"}
 
 
 def data_format(path: Path) -> str:
@@ -54,7 +54,7 @@ def _sniffed(path: Path) -> sniff.Sniffed:
 def describe(path: Path) -> str:
     """How a file is read, for the user when that is not what its name says (`eng.train read as CoNLL text`)."""
     found = _sniffed(path)
-    suffix = path.suffix.lower()
+    suffix = sniff.layout_suffix(path)
     notes = []
     named = "conll" if suffix in sniff.CONLL_SUFFIXES else FORMATS.get(suffix)
     if named != found.format:
@@ -72,6 +72,9 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             f"{path} is CoNLL text (a `token ... TAG` line per word), which token-classification reads; "
             "this task reads csv, tsv, json or jsonl records"
         )
+    if fmt in ("parquet", "arrow"):
+        yield from _iter_columnar(path, fmt)
+        return
     try:
         if fmt in ("csv", "tsv"):
             yield from _iter_delimited(path, fmt)
@@ -87,9 +90,38 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
         raise DataError(f"{path} is not valid {fmt.upper()} ({exc}); fix the file or convert it to jsonl") from None
 
 
+def _iter_columnar(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file or an Arrow file or stream (what `datasets` saves), a batch at a time, through
+    pyarrow, which the project's `datasets` reads them with too (imported only for these files: it is heavy)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path} is {sniff.NAMES[fmt]}: reading it needs pyarrow (pip install pyarrow), or convert it to jsonl"
+        ) from None
+    try:
+        if fmt == "parquet":
+            batches: Iterator[Any] = pq.ParquetFile(path).iter_batches(batch_size=1024)
+        else:
+            with path.open("rb") as f:
+                stream = f.read(6) != b"ARROW1"
+            if stream:
+                batches = iter(pa.ipc.open_stream(path))
+            else:
+                reader = pa.ipc.open_file(path)
+                batches = (reader.get_batch(index) for index in range(reader.num_record_batches))
+        for batch in batches:
+            yield from batch.to_pylist()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(
+            f"{path} is not a readable {sniff.NAMES[fmt]} file ({exc}); re-save it or convert it to jsonl"
+        ) from None
+
+
 def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    with path.open(encoding=text_codec(path), newline="") as f:
+    with sniff.open_text(path, text_codec(path), newline="") as f:
         # GLUE-style TSV files hold bare quote characters inside sentences: quotes are not special there.
         reader = (
             csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -139,7 +171,7 @@ def _field_key(value: str | None) -> str:
 
 
 def _csv_delimiter(path: Path) -> str:
-    with path.open(encoding=text_codec(path), newline="") as f:
+    with sniff.open_text(path, text_codec(path), newline="") as f:
         return sniff.delimiter(f.readline())
 
 
@@ -167,12 +199,12 @@ def _repeated_key(where: str, exc: _RepeatedKey) -> DataError:
 
 
 def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding=text_codec(path)) as f:
+    with sniff.open_text(path, text_codec(path)) as f:
         first = next((line for line in f if line.strip()), "")
     if not _is_json(first):  # pretty-printed objects one after another
         yield from _iter_json_values(path)
         return
-    with path.open(encoding=text_codec(path)) as f:
+    with sniff.open_text(path, text_codec(path)) as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -202,7 +234,7 @@ _SPACE = re.compile(r"[ \t\n\r]*")  # what JSON allows between values
 
 def _iter_json_values(path: Path) -> Iterator[dict[str, Any]]:
     """Objects one after another, each over several lines (what `datasets` reads as JSON lines too)."""
-    text = path.read_text(encoding=text_codec(path))
+    text = sniff.read_text(path, text_codec(path))
     index = _SPACE.match(text).end()  # type: ignore[union-attr]  # matches the empty string at least
     while index < len(text):
         line_no = text.count("\n", 0, index) + 1
@@ -225,7 +257,7 @@ def _record(path: Path, line_no: int, record: Any) -> dict[str, Any]:
 
 
 def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding=text_codec(path))
+    text = sniff.read_text(path, text_codec(path))
     try:
         data = _JSON.decode(text)
     except json.JSONDecodeError as exc:
@@ -253,7 +285,7 @@ def _undecodable(path: Path, exc: UnicodeDecodeError) -> DataError:
 def iter_text_documents(path: Path) -> Iterator[str]:
     """The documents of a plain-text file: blank lines separate documents (line breaks inside one are kept);
     a file without any blank line holds one document per line."""
-    text = path.read_text(encoding=text_codec(path)).replace("\r\n", "\n")
+    text = sniff.read_text(path, text_codec(path)).replace("\r\n", "\n")
     lines = text.split("\n")
     if any(not line.strip() for line in lines[:-1]):
         documents = [block.strip("\n") for block in re.split(r"\n\s*\n", text)]
@@ -299,7 +331,7 @@ def iter_conll(path: Path) -> Iterator[dict[str, Any]]:
     tags: list[str] = []
     start = 0
     try:
-        with path.open(encoding=text_codec(path)) as f:
+        with sniff.open_text(path, text_codec(path)) as f:
             for line_no, line in enumerate(f, start=1):
                 fields = line.split()
                 if not fields or fields[0] == CONLL_DOCSTART:  # both end a sentence

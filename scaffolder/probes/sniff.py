@@ -16,12 +16,14 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import gzip
 import io
 import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from scaffolder.errors import DataError
 
@@ -52,16 +54,18 @@ SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json
 CONLL_SUFFIXES = (".conll", ".bio", ".iob")
 CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
 _TO_JSONL = "convert it to jsonl: pandas.{}('{{name}}').to_json('{{stem}}.jsonl', orient='records', lines=True)"
-# Files that are not text, by their first bytes: what they are, and the conversion that makes them readable.
+GZIP_MAGIC = b"\x1f\x8b"  # a gzip-compressed file (`train.csv.gz`): read through gzip, as data.py does
+# Columnar files `datasets` reads (and the probe, through pyarrow), by their first bytes; an Arrow stream (what
+# `datasets` writes) has no magic of its own: its `.arrow` name says it.
+COLUMNAR_MAGIC = ((b"PAR1", "parquet"), (b"ARROW1", "arrow"))
+COLUMNAR_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow"}
+# Files that are not data, by their first bytes: what they are, and the conversion that makes them readable.
 MAGIC = (
-    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip -k {name}) and pass the file inside"),
-    (b"PAR1", "a Parquet file", _TO_JSONL.format("read_parquet")),
-    (b"ARROW1", "an Arrow file", _TO_JSONL.format("read_feather")),
     (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?)", "save the sheet as CSV UTF-8, or unzip it"),
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save the sheet as CSV UTF-8"),
 )
 # Suffixes of binary formats: a file named so is refused even if its bytes happen to read as text.
-BINARY_SUFFIXES = (".parquet", ".arrow", ".feather", ".xlsx", ".xls", ".pkl", ".pickle", ".npy", ".npz", ".h5", ".zip")
+BINARY_SUFFIXES = (".xlsx", ".xls", ".pkl", ".pickle", ".npy", ".npz", ".h5", ".zip")
 NAMES = {
     "csv": "CSV",
     "tsv": "TSV",
@@ -69,6 +73,8 @@ NAMES = {
     "jsonl": "JSON lines",
     "conll": "CoNLL text",
     "txt": "plain text",
+    "parquet": "Parquet",
+    "arrow": "Arrow",
 }
 
 
@@ -91,29 +97,79 @@ def sniff(path: Path) -> Sniffed:
 
 @functools.lru_cache(maxsize=64)
 def _sniff(path: Path, size: int, mtime_ns: int) -> Sniffed:
+    columnar = columnar_format(path)
+    if columnar:
+        return Sniffed(columnar, "utf-8")
     _refuse_binary(path)
     encoding = detect_encoding(path)
     codec = Sniffed("txt", encoding).codec
     return Sniffed(detect_format(path, codec), encoding)
 
 
-def _refuse_binary(path: Path) -> None:
+def columnar_format(path: Path) -> str | None:
+    """parquet or arrow for a columnar file (by its bytes, or an Arrow stream by its name), else None."""
     with path.open("rb") as f:
         start = f.read(8)
+    found = next((name for magic, name in COLUMNAR_MAGIC if start.startswith(magic)), None)
+    return found or (COLUMNAR_SUFFIXES.get(path.suffix.lower()) if not is_gzip(path) else None)
+
+
+def _refuse_binary(path: Path) -> None:
+    with open_binary(path) as f:
+        start = f.read(8)
+    compressed = " inside gzip" if is_gzip(path) else ""
     for magic, what, fix in MAGIC:
         if start.startswith(magic):
-            raise DataError(f"{path} is {what}, not text; {fix.format(name=path.name, stem=path.stem)}")
-    if path.suffix.lower() in BINARY_SUFFIXES:
+            raise DataError(f"{path} is {what}{compressed}, not text; {fix.format(name=path.name, stem=path.stem)}")
+    if start.startswith((GZIP_MAGIC, *(magic for magic, _ in COLUMNAR_MAGIC))):
+        raise DataError(f"{path} is compressed twice or a compressed Parquet/Arrow file; decompress it (gunzip -k)")
+    if layout_suffix(path) in BINARY_SUFFIXES:
         raise DataError(
-            f"{path}: unsupported file type `{path.suffix}`; convert it to jsonl, or csv, tsv, json (UTF-8 text)"
+            f"{path}: unsupported file type `{layout_suffix(path)}`; "
+            "convert it to jsonl, or csv, tsv, json (UTF-8 text), or parquet"
         )
+
+
+# --- reading, through gzip where the file is compressed -------------------------------------------------------
+
+
+def is_gzip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """A data file's bytes, decompressed when it is gzip-compressed."""
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")  # type: ignore[return-value]
+
+
+def open_text(path: Path, encoding: str, errors: str = "strict", newline: str | None = None) -> TextIO:
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors=errors, newline=newline)
+
+
+def read_bytes(path: Path) -> bytes:
+    with open_binary(path) as f:
+        return f.read()
+
+
+def read_text(path: Path, encoding: str, errors: str = "strict") -> str:
+    with open_text(path, encoding, errors) as f:
+        return f.read()
+
+
+def layout_suffix(path: Path) -> str:
+    """The suffix that names a file's layout: `train.csv.gz` is a `.csv`."""
+    suffixes = [item.lower() for item in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
 
 
 # --- encoding ------------------------------------------------------------------------------------------------
 
 
 def detect_encoding(path: Path) -> str:
-    with path.open("rb") as f:
+    with open_binary(path) as f:
         start = f.read(4)
         for bom, name in BOMS:
             if start.startswith(bom):
@@ -143,7 +199,7 @@ def detect_encoding(path: Path) -> str:
 
 def _legacy_encoding(path: Path, bad: int, before: str) -> str:
     """The encoding of a file that is not UTF-8 (its first invalid byte at offset `bad`), checked on all of it."""
-    data = path.read_bytes()
+    data = read_bytes(path)
     if sum(ord(ch) > 127 for ch in before) >= MIXED_UTF8_CHARS:
         raise DataError(
             f"{path}, line {_line(data, bad)}: byte 0x{data[bad]:02x} is not UTF-8, though the text before it is "
@@ -208,10 +264,10 @@ def _latin(text: str) -> bool:
 
 
 def detect_format(path: Path, codec: str) -> str:
-    with path.open(encoding=codec, errors="replace", newline="") as f:
+    with open_text(path, codec, errors="replace", newline="") as f:
         head = f.read(HEAD_CHARS)
         whole = len(head) < HEAD_CHARS or not f.read(1)
-    suffix = path.suffix.lower()
+    suffix = layout_suffix(path)
     start = head.lstrip(" \t\r\n\ufeff")
     if start.startswith(("[", "{")):
         return _json_format(path, codec, start, whole, suffix)
@@ -239,7 +295,7 @@ def _json_format(path: Path, codec: str, start: str, whole: bool, suffix: str) -
             return "jsonl"
         # One object on one line: one record, unless it holds the list of them ({"data": [...]}).
         return "json" if suffix not in (".jsonl", ".ndjson") and _holds_records(value) else "jsonl"
-    text = path.read_text(encoding=codec, errors="replace")
+    text = read_text(path, codec, errors="replace")
     decoder = json.JSONDecoder()
     try:
         _, end = decoder.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n\ufeff")))

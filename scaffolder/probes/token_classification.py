@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats, ner_spans
+from scaffolder.probes import DataSummary, Probed, TextStats, ner_spans, sniff
 from scaffolder.probes.readers import SAMPLE_ROWS, data_encoding, data_format, iter_records, read_sample, text_codec
 from scaffolder.spec import ProjectSpec
 
@@ -154,7 +154,7 @@ def conll_lines(path: Path) -> Iterator[tuple[int, list[str] | None]]:
         raise DataError(f"data file {path} is empty; it needs sentences of `token TAG` lines")
     in_sentence = False
     try:
-        with path.open(encoding=text_codec(path)) as f:  # the encoding sniffed from the bytes, as data.py does
+        with sniff.open_text(path, text_codec(path)) as f:  # the encoding sniffed from the bytes, as data.py does
             for line_no, line in enumerate(f, start=1):
                 text = line.strip()
                 if not in_sentence and (text == "#" or text.startswith(("# ", "#\t"))):

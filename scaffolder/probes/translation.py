@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats, headerless
+from scaffolder.probes import DataSummary, Probed, TextStats, headerless, sniff
 from scaffolder.probes.readers import data_encoding, data_format, is_number, text_codec
 from scaffolder.probes.summarization import required_text
 from scaffolder.spec import ProjectSpec
@@ -362,7 +362,7 @@ def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"data file {path} not found; check the path")
     try:
-        with path.open(encoding=text_codec(path), newline="") as f:
+        with sniff.open_text(path, text_codec(path), newline="") as f:
             lines = [line.removesuffix("\r") for line in f.read().split("\n")]
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not {exc.encoding} text throughout ({exc.reason}); re-save it as UTF-8") from None
