@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +20,12 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
+
+# The Arrow files that `datasets` prepares from the tests' data files go to a folder of this run (set before
+# `datasets` is imported, and inherited by the projects' child processes), not to the user's cache.
+_DATASETS_CACHE = tempfile.mkdtemp(prefix="scaffolder-tests-datasets-")
+os.environ["HF_DATASETS_CACHE"] = _DATASETS_CACHE
+atexit.register(shutil.rmtree, _DATASETS_CACHE, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -127,3 +137,41 @@ def render_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     yield build
     _forget_project_modules()
+
+
+def hub_dataset_in_cache(
+    hf_home: Path, repo_id: str, splits: dict[str, list[dict[str, Any]]], features: Any = None
+) -> str:
+    """Lay out the hub dataset `repo_id` (owner/name) under hf_home as `datasets` leaves it after an online
+    `load_dataset(repo_id)`: prepared Arrow files in its datasets cache, at a commit of the repository. With
+    HF_HOME=hf_home and HF_HUB_OFFLINE=1, `load_dataset(repo_id, split=...)` then reads it through the library's
+    own offline path (its cached-dataset fallback), as on a machine that downloaded it before. Returns the
+    commit (the folder name a real download leaves)."""
+    from datasets.packaged_modules.json.json import Json
+
+    owner, name = repo_id.split("/")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    sources = hf_home / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, rows in splits.items():
+        files[split] = str(sources / f"{split}.jsonl")
+        Path(files[split]).write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    cache = hf_home / "datasets"
+    builder = Json(
+        cache_dir=str(cache), data_files=files, dataset_name=f"{owner}___{name}", hash=commit, features=features
+    )
+    builder.download_and_prepare()
+    prepared = Path(builder.cache_dir)
+    # The layout of a hub download: config `default`, Arrow files named after the dataset, not the builder.
+    target = cache / f"{owner}___{name}" / "default" / prepared.parent.name / commit
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prepared.rename(target)
+    for arrow in target.glob("*.arrow"):
+        arrow.rename(target / arrow.name.replace(f"{owner}___{name}-", f"{name}-"))
+    info = json.loads((target / "dataset_info.json").read_text(encoding="utf-8"))
+    info.update(config_name="default", dataset_name=name)
+    for split in info["splits"].values():
+        split["dataset_name"] = name
+    (target / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    return commit

