@@ -84,7 +84,8 @@ def test_bad_labels_are_refused_with_the_row(value: object, message: str) -> Non
         ("bad.jsonl", '{"text": "a"}\n{oops\n', r"line 2: not valid JSON"),
         ("bad.json", '[{"text": "a"},', "is not valid JSON"),
         ("scalars.json", "[1, 2]", "expected a JSON list of objects"),
-        ("data.parquet", "x", "unsupported file type `.parquet`"),
+        ("data.parquet", "x", "is not a readable Parquet file"),
+        ("data.pkl", "x", "unsupported file type `.pkl`"),
         ("ragged.csv", "text,label\na,b,c\n", "more fields than the header"),
         ("cola.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\n", "the first row looks like data"),
     ],
@@ -152,6 +153,18 @@ def test_a_column_named_for_the_label_wins_over_a_more_repetitive_one(write_file
     assert probed.updates["columns"] == {"text": "text", "label": "airline_sentiment"}
     assert probed.updates["labels"] == ("negative", "neutral", "positive")
     assert probed.warnings == ()  # named for what it is: no guess to warn about
+
+
+def test_chinese_column_names_say_which_column_is_text_and_which_label(write_file) -> None:
+    """A Dianping-style export: the city repeats more than the sentiment, and no name is an English word."""
+    reviews = {"正面": ["菜很好吃，服务周到", "环境优雅，下次再来"], "负面": ["上菜太慢了", "服务态度很差"]}
+    lines = ["编号,城市,评论内容,情感倾向"]
+    for i in range(40):
+        label = ("正面", "负面")[i % 2]
+        lines.append(f"{i},{('北京', '上海')[i % 4 // 2]},{reviews[label][i % 3 % 2]}{i},{label}")
+    probed = probe(ProjectSpec(task="text-classification", train_data=write_file("dianping.csv", "\n".join(lines))))
+    assert probed.updates["columns"] == {"text": "评论内容", "label": "情感倾向"}
+    assert probed.warnings == ()
 
 
 def test_a_label_picked_by_repetition_alone_is_said_loudly_with_the_flag(write_file) -> None:

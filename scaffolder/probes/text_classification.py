@@ -33,6 +33,11 @@ TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "comment", 
 LABEL_COLUMNS = (
     "label", "labels", "class", "category", "target", "sentiment", "intent", "gold_label", "score", "rating", "y"
 )  # fmt: skip
+# Chinese csv files name their columns in Chinese, words written without spaces (`评论内容`, `情感倾向`): a name
+# that contains one of these is named like a text (text, content, review, comment, sentence, body) or a label
+# (label, category, sentiment, class, polarity, rating).
+CJK_TEXT_WORDS = ("文本", "内容", "评论", "评价", "句子", "正文")
+CJK_LABEL_WORDS = ("标签", "类别", "情感", "分类", "极性", "评分")
 SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 # Label strings that mean "no label" (compared stripped and lowercased): what pandas, and so `datasets`, read as
 # missing in a csv column, less the spellings that are also class names: "NA" and "N/A" (not applicable) and
@@ -180,9 +185,11 @@ def infer_columns(
     if text is None:
         text, found_pair = _text_columns(by_lower)
         text_pair = text_pair if text_pair is not None else found_pair
+    text = text or _cjk_named(sample, CJK_TEXT_WORDS, exclude={label}, fits=_holds_text)
     guessed = []
     label = label or next((by_lower[c] for c in LABEL_COLUMNS if c in by_lower), None)
     label = label or _label_by_name(sample, exclude={text, text_pair})
+    label = label or _cjk_named(sample, CJK_LABEL_WORDS, exclude={text, text_pair}, fits=_looks_like_classes)
     if label is None:
         label, guessed = _guess_label(sample, exclude={text, text_pair}), ["label"]
     if label is None:
@@ -226,6 +233,18 @@ def _label_by_name(sample: list[dict[str, Any]], exclude: set[str | None]) -> st
         if name not in exclude and words & set(LABEL_COLUMNS) and _looks_like_classes(sample, name):
             found.append((len(words), name))
     return min(found)[1] if found else None
+
+
+def _cjk_named(sample: list[dict[str, Any]], words: tuple[str, ...], exclude: set[str | None], fits: Any) -> str | None:
+    """The first column whose Chinese name contains one of `words` and whose values fit the role."""
+    return next(
+        (name for name in sample[0] if name not in exclude and any(w in name for w in words) and fits(sample, name)),
+        None,
+    )
+
+
+def _holds_text(sample: list[dict[str, Any]], name: str) -> bool:
+    return all(isinstance(r.get(name), str) or r.get(name) is None for r in sample)
 
 
 def _name_words(name: str) -> set[str]:
