@@ -197,7 +197,7 @@ def project_data(render_project) -> Callable[[Path], tuple[ModuleType, Any, Any]
 def split_of(project_data, path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
     data, cfg, plan = project_data(path)
     train, evaluation = data.load_splits(cfg)
-    return train, evaluation, plan
+    return train.to_list(), evaluation.to_list(), plan
 
 
 def test_many_classes_in_few_rows_hold_out_one_row_per_class(write_file, project_data, caplog) -> None:
