@@ -1,14 +1,17 @@
 """Summarization and translation data as it is distributed: tsv files without a header row (Tatoeba's
 `en<TAB>zh<TAB>attribution` lines, `document<TAB>summary` exports) and Moses pairs of sentence-per-line files
 (`train.en` + `train.de`). Each through `scaffold new` as a user runs it; the command a refusal suggests is run
-too, and the generated data.py must read the same examples as the probe."""
+too, and the generated data.py must read the same examples as the probe. A dataset on the Hugging Face Hub, named
+in config.yaml, reads from the local datasets cache as an earlier online run left it."""
 
 from __future__ import annotations
 
 import csv
 import importlib
 import json
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DATA, run_cli
+from conftest import DATA, hub_dataset_in_cache, run_cli
 from scaffolder.errors import DataError, SpecError
 from scaffolder.probes import headerless, summarization, translation
 from scaffolder.spec import ProjectSpec, from_toml
@@ -117,7 +120,7 @@ def test_tatoeba_translation_file_is_refused_with_the_header_that_reads_it(tmp_p
     module, cfg = project_data(project)
     rows = module.read_records(cfg.train_file, cfg)
     probed = list(headerless.records(data, ("en", "zh", "attribution"), translation.suggest_header))
-    assert rows == probed and len(rows) == 40
+    assert rows.to_list() == probed and len(rows) == 40
     assert list(zip(module.source_texts(rows, cfg), module.target_texts(rows, cfg), strict=True)) == en_zh_pairs()
     # scaffold.toml's header is what a regeneration reads the file with.
     regen = run_cli("regen", "p", "--set", "num_epochs=1", "--no-smoke", cwd=tmp_path)
@@ -147,7 +150,7 @@ def test_headerless_summaries_are_refused_with_a_working_header(tmp_path: Path, 
     module, cfg = project_data(tmp_path / "p")
     rows = module.read_records(cfg.train_file, cfg)
     assert [(row["document"], row["summary"]) for row in rows] == news()
-    assert rows == list(headerless.records(data, ("document", "summary"), summarization.suggest_header))
+    assert rows.to_list() == list(headerless.records(data, ("document", "summary"), summarization.suggest_header))
 
 
 def test_eval_data_without_header_is_read_with_the_same_names(tmp_path: Path, project_data) -> None:
@@ -235,7 +238,7 @@ def test_moses_pair_is_read_from_either_file_and_data_py_reads_the_same(tmp_path
     probed = list(translation.MosesPair(tmp_path / "train", "en", "de").records())
     module, cfg = project_data(project)
     rows = module.read_records(cfg.train_file, cfg)
-    assert rows == probed and len(rows) == 39
+    assert rows.to_list() == probed and len(rows) == 39
     expected = [pair for i, pair in enumerate(pairs) if i != 7]
     assert list(zip(module.source_texts(rows, cfg), module.target_texts(rows, cfg), strict=True)) == expected
 
@@ -275,7 +278,7 @@ def test_a_gb18030_chinese_side_beside_ascii_english_reads_the_same(tmp_path: Pa
     assert "data_encoding: gb18030" in (tmp_path / "p" / "config.yaml").read_text()
     module, cfg = project_data(tmp_path / "p")
     rows = module.read_records(cfg.train_file, cfg)
-    assert rows == list(translation.MosesPair(tmp_path / "news-commentary", "en", "zh").records())
+    assert rows.to_list() == list(translation.MosesPair(tmp_path / "news-commentary", "en", "zh").records())
     assert [(row["en"], row["zh"]) for row in rows] == pairs
 
 
@@ -319,3 +322,44 @@ def test_moses_pair_smoke_trains(tmp_path: Path) -> None:
     smoke = json.loads(result.stdout.strip().splitlines()[-1])["smoke"]
     assert smoke["passed"], smoke
     assert {"eval_bleu", "eval_chrf"} <= set(smoke["metrics"])
+
+
+# --- a dataset on the Hugging Face Hub -----------------------------------------------------------------------------
+
+
+SPLITS_OF_THE_PROJECT = """
+import json
+from config import load_config
+from data import load_splits, source_texts, target_texts
+cfg = load_config([])
+print(json.dumps([list(zip(source_texts(rows, cfg), target_texts(rows, cfg))) for rows in load_splits(cfg)]))
+"""
+
+
+def test_a_summarization_project_reads_a_hub_dataset_from_the_local_cache(tmp_path: Path) -> None:
+    articles = news()
+    splits = {
+        "train": [{"document": document, "summary": summary} for document, summary in articles[:30]],
+        "test": [{"document": document, "summary": summary} for document, summary in articles[30:]],
+    }
+    home = tmp_path / "hf"
+    commit = hub_dataset_in_cache(home, "newsroom/briefs", splits)
+    result = new(tmp_path, "--task", "summarization", "--data", str(DATA / "news_summaries.csv"))
+    assert result.returncode == 0, result.stderr
+    config = tmp_path / "p" / "config.yaml"
+    settings = {"train_file": "newsroom/briefs", "eval_file": "newsroom/briefs", "eval_split": "test",
+                "dataset_revision": commit, "text_column": "document", "summary_column": "summary"}  # fmt: skip
+    text = config.read_text(encoding="utf-8")
+    for key, value in settings.items():
+        text, found = re.subn(rf"^{key}: .*$", f"{key}: {value}", text, flags=re.MULTILINE)
+        assert found == 1, key
+    config.write_text(text, encoding="utf-8")
+
+    # The tests' own datasets cache (conftest) gives way to the one of this HF_HOME.
+    env = {**os.environ, "HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-c", SPLITS_OF_THE_PROJECT], cwd=tmp_path / "p", env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    train, evaluation = json.loads(run.stdout.strip().splitlines()[-1])
+    assert [tuple(pair) for pair in train] == articles[:30]
+    assert [tuple(pair) for pair in evaluation] == articles[30:]

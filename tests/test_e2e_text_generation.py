@@ -108,7 +108,7 @@ from config import load_config
 from data import make_dataset, read_records
 cfg = load_config(sys.argv[1:])
 tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path)
-example = make_dataset(read_records(cfg.train_file)[:1], tokenizer, cfg).examples[0]
+example = make_dataset(read_records(cfg.train_file).take(1), tokenizer, cfg)[0]
 runs, run = [], []
 for token, label in zip(example["input_ids"], example["labels"]):
     if label != -100:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,56 @@ def test_other_kinds_of_data_are_named_not_misread(tmp_path: Path, records: list
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and says in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
+
+
+# --- the project's data.py -----------------------------------------------------------------------------------------
+
+
+def word_tokenizer(texts: list[str]) -> Any:
+    """A whitespace tokenizer over the words of `texts`, with an end-of-text token and no special tokens of its own."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({word for text in texts for word in text.split()})
+    vocab = {word: index for index, word in enumerate(["[UNK]", "</s>", *words])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", eos_token="</s>", pad_token="</s>")
+
+
+def test_plain_text_is_packed_into_blocks_of_the_documents_end_to_end(write_file, render_project) -> None:
+    documents = [" ".join(f"w{d}x{i}" for i in range(3 + d % 5)) for d in range(30)]
+    path = write_file("corpus.txt", "\n\n".join(documents) + "\n")
+    rendered = render_project("text-generation", path, "max_length=8", "max_train_samples=5")
+    data, cfg = rendered.data, rendered.cfg
+    tokenizer = word_tokenizer(documents)
+    train, evaluation = data.load_splits(cfg)
+    # Held out as a shuffle of the documents with seed 0 leaves them: eval_fraction of them, at least one.
+    order = random.Random(0).sample(documents, len(documents))
+    held = max(1, round(cfg.eval_fraction * len(documents)))
+    assert (list(train["text"]), list(evaluation["text"])) == (order[held:], order[:held])
+
+    stream = [token for text in train["text"] for token in [*tokenizer(text)["input_ids"], tokenizer.eos_token_id]]
+    blocks = [stream[start : start + 8] for start in range(0, len(stream), 8)]
+    expected = random.Random(cfg.seed).sample(blocks, 5)
+    packed = data.make_dataset(train, tokenizer, cfg, cfg.max_train_samples)
+    assert [packed[i]["input_ids"] for i in range(len(packed))] == expected
+    assert [packed[i]["labels"] for i in range(len(packed))] == expected
+    assert list(packed.lengths) == [len(block) for block in expected]
+    whole = data.make_dataset(train, tokenizer, cfg)
+    assert [whole[i]["input_ids"] for i in range(len(whole))] == blocks
+
+
+def test_conversations_in_both_message_formats_read_as_written(write_file, render_project) -> None:
+    """Arrow gives every message of a file the keys of all of them (None where a message has no such key): a
+    file that mixes {role, content} and ShareGPT's {from, value} still reads each message as written."""
+    turns = [(("user", f"question {i}"), ("assistant", f"answer {i}")) for i in range(24)]
+    records = [
+        chat(*pair) if i % 2 else {"messages": [{"from": {"user": "human"}.get(r, "gpt"), "value": c} for r, c in pair]}
+        for i, pair in enumerate(turns)
+    ]
+    path = write_file("mixed.jsonl", jsonl(records))
+    rendered = render_project("text-generation", path)
+    data, cfg = rendered.data, rendered.cfg
+    read = [data.normalize_messages(row[cfg.messages_column]) for row in data.read_records(path)]
+    assert read == [[{"role": role, "content": content} for role, content in pair] for pair in turns]
