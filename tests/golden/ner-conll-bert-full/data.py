@@ -5,20 +5,25 @@ The data is CoNLL text: a `token ... TAG` line per token and a blank line betwee
 line has them, else at whitespace. `-DOCSTART-` lines end a sentence, and `#` comment lines before a sentence
 (GermEval 2014's source lines, CoNLL-U's `# sent_id`) are skipped.
 
-A word the tokenizer splits into several sub-words is labelled once, on its first sub-word; the other
-sub-words and the special tokens get IGNORE, which the loss and the metrics skip. So every word counts once,
-however many pieces it has.
+The sentences become a Hugging Face `datasets.Dataset` and are tokenized once with `Dataset.map`, in several
+processes for big data. A word the tokenizer splits into several sub-words is labelled once, on its first
+sub-word; the other sub-words and the special tokens get IGNORE, which the loss and the metrics skip. So every
+word counts once, however many pieces it has.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import numpy
 import torch
+from datasets import Dataset, Features, Value
 from sklearn.model_selection import train_test_split
 from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerBase
 
@@ -27,7 +32,11 @@ from config import Config
 # Fixed so that every run evaluates on the same held-out sentences, whatever `seed` trains with.
 SPLIT_SEED = 0
 IGNORE = -100  # the label of positions the loss skips (PyTorch's cross_entropy ignore_index)
+# Sentences per tokenizing process: below this, starting processes costs more than it saves.
+ROWS_PER_PROCESS = 100_000
 CONLL_DOCSTART = "-DOCSTART-"  # CoNLL-2003 document separators: not sentences
+# The sentences our reader makes: a token list and a tag name per token.
+SENTENCE_FEATURES = Features({"tokens": [Value("string")], "tags": [Value("string")]})
 
 
 # Byte-order marks and the codecs that read them; UTF-32's first, since its little-endian mark starts with UTF-16's.
@@ -38,12 +47,21 @@ BYTE_ORDER_MARKS = (
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """A data file's bytes, decompressed when it is gzip-compressed (`train.csv.gz`)."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[return-value]
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """A data file's text: in the encoding its byte-order mark names, else UTF-8 when it is valid UTF-8, else in
     `encoding` (config.yaml's data_encoding: scaffold new found it by the same rule)."""
-    data = Path(path).read_bytes()
+    with open_binary(path) as f:
+        data = f.read()
     for mark, codec in BYTE_ORDER_MARKS:
         if data.startswith(mark):
             return data.decode(codec)
@@ -73,8 +91,9 @@ def json_values(text: str) -> list[Any]:
         values.append(value)
 
 
-def read_records(path: str | Path, cfg: Config, fmt: str | None = None) -> list[dict[str, Any]]:
-    """Sentences of a CoNLL file as {"tokens": [...], "tags": [...]}; `fmt` (train_format) is conll."""
+def read_records(path: str | Path, cfg: Config, fmt: str | None = None) -> Dataset:
+    """Sentences of a CoNLL file as {"tokens": [...], "tags": [...]}; `fmt` (train_format) is conll. No
+    `datasets` builder reads CoNLL text: read here, held in memory as the file's text is."""
     token, tag = column_index(cfg.conll_token_column), column_index(cfg.conll_tag_column)
     text = read_text(path, cfg.data_encoding).replace("\r\n", "\n").replace("\r", "\n")
     sentences, tokens, tags = [], [], []
@@ -89,7 +108,7 @@ def read_records(path: str | Path, cfg: Config, fmt: str | None = None) -> list[
         elif tokens:  # a blank line or -DOCSTART- ends the sentence
             sentences.append({"tokens": tokens, "tags": tags})
             tokens, tags = [], []
-    return sentences
+    return Dataset.from_list(sentences, features=SENTENCE_FEATURES)
 
 
 def column_index(column: int) -> int:
@@ -97,25 +116,34 @@ def column_index(column: int) -> int:
     return column - 1 if column > 0 else column
 
 
-def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     """Train and eval sentences: eval_file when set, else eval_fraction held out of train_file."""
     train = read_records(cfg.train_file, cfg, cfg.train_format)
     if cfg.eval_file:
         evaluation = read_records(cfg.eval_file, cfg, cfg.eval_format)
     else:
-        train, evaluation = train_test_split(train, test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
+        kept, held = train_test_split(range(len(train)), test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
+        train, evaluation = select(train, kept), select(train, held)
     return _subset(train, cfg.max_train_samples, cfg.seed), _subset(evaluation, cfg.max_eval_samples, cfg.seed)
 
 
-def _subset(rows: list[dict[str, Any]], limit: int | None, seed: int) -> list[dict[str, Any]]:
+def _subset(rows: Dataset, limit: int | None, seed: int) -> Dataset:
     """A seeded random subset: neighbouring sentences of a file often come from one document."""
     if limit is None or limit >= len(rows):
         return rows
-    return random.Random(seed).sample(rows, limit)
+    return select(rows, random.Random(seed).sample(range(len(rows)), limit))
 
 
-def tag_ids(tags: Sequence[Any], label2id: dict[str, int]) -> list[int]:
+def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
+    """The rows at `indices`, in that order. As an array: `datasets` fingerprints a list of millions of
+    indices six times slower."""
+    return rows.select(numpy.asarray(indices, dtype=numpy.int64))
+
+
+def tag_ids(tags: Sequence[Any] | None, label2id: dict[str, int]) -> list[int]:
     """Tag names as ids; integer tags are ids already (config.yaml `labels` names them)."""
+    if tags is None:
+        raise ValueError("a sentence has no tags; training and evaluate.py need one tag per token")
     ids = []
     for tag in tags:
         if isinstance(tag, int):
@@ -137,28 +165,52 @@ def align_labels(word_ids: list[int | None], tags: list[int]) -> list[int]:
 
 
 class TokenClassificationDataset(torch.utils.data.Dataset):
-    """Tokenized sentences with aligned labels; items are unpadded (the collator pads each batch)."""
+    """Tokenized sentences with aligned labels; items are unpadded (the collator pads each batch).
 
-    def __init__(self, rows: Sequence[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
-        words = [[str(token) for token in row["tokens"]] for row in rows]
-        self.encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length)
+    Tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds the tokens of
+    each sentence, for batching sentences of similar length together."""
+
+    def __init__(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
         label2id = {name: index for index, name in enumerate(cfg.labels)}
-        self.labels = [
-            align_labels(self.encodings.word_ids(i), tag_ids(row["tags"], label2id)) for i, row in enumerate(rows)
-        ]
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            words = [[str(token) for token in tokens] for tokens in batch["tokens"]]
+            encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length)
+            encodings["labels"] = [
+                align_labels(encodings.word_ids(i), tag_ids(tags, label2id)) for i, tags in enumerate(batch["tags"])
+            ]
+            encodings["length"] = [len(ids) for ids in encodings["input_ids"]]
+            return dict(encodings)
+
+        encoded = rows.map(
+            encode,
+            batched=True,
+            remove_columns=rows.column_names,
+            num_proc=tokenizing_processes(len(rows)),
+            desc="Tokenizing",
+        )
+        if not len(encoded):  # map adds no columns to an empty dataset
+            raise ValueError("no sentences to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns("length")
 
     def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def lengths(self) -> list[int]:
-        """Tokens per sentence, for batching sentences of similar length together."""
-        return [len(ids) for ids in self.encodings["input_ids"]]
+        return len(self.data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = {key: values[index] for key, values in self.encodings.items()}
-        item["labels"] = self.labels[index]
-        return item
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
 
 
 def build_datasets(

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         from data import read_records
 
         cfg = load_config([])
-        sentences = [[str(token) for token in row["tokens"]] for row in read_records(args.file, cfg)]
+        sentences = [[str(token) for token in tokens] for tokens in read_records(args.file, cfg)["tokens"]]
         results = tagger.tag_words(sentences, batch_size=args.batch_size)
     else:
         results = tagger(args.texts, batch_size=args.batch_size)

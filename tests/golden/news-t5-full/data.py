@@ -1,30 +1,42 @@
-"""Data: read the files, split, tokenize once, and batch with dynamic padding.
+"""Data: read the data into a Hugging Face `datasets.Dataset`, split, tokenize once, batch with dynamic padding.
 
 Each row holds a document (`article`) and its reference summary (`highlights`): the model learns to
 write the summary from the document, which is prefixed with config.yaml's `source_prefix`.
 
-Inputs and targets are tokenized when the dataset is built, not in the training loop, and padded per batch to
-the longest example in it (not to max_length). Padded target positions are -100, which the loss ignores.
+Files are read into Arrow tables that are memory-mapped from the datasets cache, so a file of millions of rows
+need not fit in memory; a saved dataset folder or a Hugging Face Hub dataset reads too. Inputs and targets are
+tokenized once with `Dataset.map` (cached there too: a second run starts at once).
+Examples are padded per batch to the longest example in it (not to max_length); padded target positions are
+-100, which the loss ignores.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
 import io
 import json
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import numpy
+import pandas
 import torch
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
+from datasets.exceptions import DatasetGenerationError
 from sklearn.model_selection import train_test_split
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
 
-from config import Config
+from config import Config, is_hub_id
 
 # Fixed so that every run evaluates on the same held-out rows, whatever `seed` trains with.
 SPLIT_SEED = 0
+# Rows per tokenizing process: below this, starting processes costs more than it saves.
+ROWS_PER_PROCESS = 100_000
 
 
 # Byte-order marks and the codecs that read them; UTF-32's first, since its little-endian mark starts with UTF-16's.
@@ -35,12 +47,21 @@ BYTE_ORDER_MARKS = (
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """A data file's bytes, decompressed when it is gzip-compressed (`train.csv.gz`)."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[return-value]
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """A data file's text: in the encoding its byte-order mark names, else UTF-8 when it is valid UTF-8, else in
     `encoding` (config.yaml's data_encoding: scaffold new found it by the same rule)."""
-    data = Path(path).read_bytes()
+    with open_binary(path) as f:
+        data = f.read()
     for mark, codec in BYTE_ORDER_MARKS:
         if data.startswith(mark):
             return data.decode(codec)
@@ -70,35 +91,124 @@ def json_values(text: str) -> list[Any]:
         values.append(value)
 
 
-def read_records(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> list[dict[str, Any]]:
-    """Rows of a data file as dicts. `fmt` says how to read it: config.yaml's train_format or eval_format
-    (csv, tsv, json: a list of objects, jsonl), or None to guess from the first line.
-    `encoding` reads a file that is not UTF-8 (config.yaml's data_encoding)."""
-    text = read_text(path, encoding)
-    fmt = fmt or guess_format(path, text)
-    if fmt in ("json", "jsonl"):
-        values = json_values(text)
-        if fmt == "json" and len(values) == 1:
-            data = values[0]
-            if isinstance(data, dict):  # an object that holds the list of records, e.g. {"data": [...]}
-                return next((value for value in data.values() if isinstance(value, list)), [data])
-            return data
-        return values  # JSON lines, or objects one after another
-    # csv's default limit refuses fields over 131,072 characters: long documents are data, not broken files.
-    csv.field_size_limit(2**31 - 1)  # the most that every platform's C long holds
-    if fmt == "tsv":
-        # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
-        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
-    if fmt == "csv":
-        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text)))
-    formats = "csv, tsv, json or jsonl"
-    raise ValueError(f"{path}: unsupported format {fmt!r}; set train_format/eval_format in config.yaml: {formats}")
+# The `datasets` builder of each format config.yaml can name; the others are read here (see read_dataset).
+BUILDERS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet", "arrow": "arrow"}
+FORMATS = "csv, tsv, json, jsonl, parquet or arrow"
 
 
-def guess_format(path: str | Path, text: str) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py), from its
-    first line: jsonl (a whole object on it), json, tsv (a tab in it), else csv."""
-    first = text[: 1 << 16].lstrip().partition("\n")[0]
+def read_dataset(
+    source: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    split: str = "train",
+    revision: str | None = None,
+) -> Dataset:
+    """A data source's rows, memory-mapped from Arrow (a file of millions of rows need not fit in memory).
+
+    `source` is a data file (csv, tsv, json, jsonl, parquet or arrow, also gzip-compressed:
+    `train.csv.gz`), a folder written by `Dataset.save_to_disk`, or a dataset on the Hugging Face Hub
+    (`stanfordnlp/sst2`, or `name:config`) whose `split` is read at `revision` (config.yaml pins it). `fmt`
+    says how a file is read (config.yaml's train_format or eval_format; None: guessed from its first line) and
+    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding)."""
+    path = Path(source)
+    if path.is_dir():
+        saved = load_from_disk(str(path))
+        return saved[split] if isinstance(saved, DatasetDict) else saved
+    if not path.exists():
+        if is_hub_id(str(source)):
+            name, _, subset = str(source).partition(":")
+            return load_dataset(name, subset or None, split=split, revision=revision)
+        raise FileNotFoundError(f"{path} not found; check train_file/eval_file in config.yaml")
+    fmt = fmt or guess_format(path)
+    try:
+        if fmt in ("json", "jsonl") and file_codec(path, encoding) not in ("utf-8", "utf-8-sig"):
+            # The json builder decodes other encodings in chunks that can split a character (UTF-16 over 10 MB).
+            return Dataset.from_list(records_of_json(read_text(path, encoding), fmt))
+        if fmt in BUILDERS:
+            options = builder_options(path, fmt, encoding)
+            return load_dataset(BUILDERS[fmt], data_files=str(path), split="train", **options)
+        if fmt == "json":
+            return load_dataset("json", data_files=str(path), split="train", **json_options(path, encoding))
+    except DatasetGenerationError as exc:  # the parser's own message is on the cause, over several lines
+        reason = " ".join(str(exc.__cause__ or exc).split())
+        raise ValueError(f"{path} cannot be read as {fmt}: {reason}; fix the file or its format") from None
+    raise ValueError(f"{path}: unsupported format {fmt!r}; set train_format/eval_format in config.yaml: {FORMATS}")
+
+
+def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
+    """How the csv and json builders read a text file like scaffold new read it."""
+    if fmt in ("parquet", "arrow"):
+        return {}
+    codec = file_codec(path, encoding)
+    if fmt == "jsonl":
+        return {"encoding": codec}
+    # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
+    delimiter = "\t" if fmt == "tsv" else csv_delimiter(header_line(path, codec))
+    options = {"sep": delimiter, "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL}
+    # Every column as text, as written: pandas would read "NA", "null" and "" as missing and "007" as 7.
+    columns = pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
+    features = Features({name: Value("string") for name in columns})
+    return {**options, "encoding": codec, "features": features, "keep_default_na": False, "na_filter": False}
+
+
+def json_options(path: Path, encoding: str) -> dict[str, Any]:
+    """A JSON document read as records: a list of them, or an object holding one list (`{"data": [...]}`,
+    read from that field); objects one after another read as JSON lines."""
+    codec = file_codec(path, encoding)
+    values = json_values(read_text(path, encoding))
+    if len(values) == 1 and isinstance(values[0], dict):
+        field = next((key for key, value in values[0].items() if isinstance(value, list)), None)
+        if field is not None:
+            return {"field": field, "encoding": codec}
+    return {"encoding": codec}
+
+
+def records_of_json(text: str, fmt: str) -> list[dict[str, Any]]:
+    """The records of a JSON text as the json builder reads them: JSON lines (values one after another), or
+    a json document's list, or the one list an object holds."""
+    values = json_values(text)
+    if fmt == "jsonl" or len(values) != 1:
+        return values
+    if isinstance(values[0], list):
+        return values[0]
+    if isinstance(values[0], dict):
+        return next((value for value in values[0].values() if isinstance(value, list)), values)
+    return values
+
+
+def file_codec(path: Path, encoding: str) -> str:
+    """The codec that reads a text file: the one its byte-order mark names, else UTF-8 when all of it is UTF-8,
+    else `encoding` (the rule read_text follows)."""
+    with open_binary(path) as f:
+        start = f.read(4)
+        for mark, codec in BYTE_ORDER_MARKS:
+            if start.startswith(mark):
+                return "utf-8-sig" if codec == "utf-8-sig" else codec
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return encoding
+    return "utf-8"
+
+
+def header_line(path: Path, codec: str) -> str:
+    with open_binary(path) as f:
+        return io.TextIOWrapper(f, encoding=codec, errors="replace", newline="").readline()
+
+
+def guess_format(path: str | Path) -> str:
+    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
+    else csv."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
+    if suffixes and suffixes[-1] in (".parquet", ".arrow"):
+        return suffixes[-1][1:]
+    with open_binary(Path(path)) as f:
+        first = io.TextIOWrapper(f, encoding="utf-8-sig", errors="replace").read(1 << 16).lstrip().partition("\n")[0]
     if first.startswith(("{", "[")):
         try:
             return "jsonl" if isinstance(json.loads(first), dict) else "json"
@@ -109,67 +219,111 @@ def guess_format(path: str | Path, text: str) -> str:
     return "csv"
 
 
-def csv_delimiter(text: str) -> str:
+def csv_delimiter(header: str) -> str:
     """A comma, unless the header line has none and uses `;` (spreadsheet exports in many locales) or a tab."""
-    header = text.partition("\n")[0]
     if "," in header or not (";" in header or "\t" in header):
         return ","
     return ";" if header.count(";") >= header.count("\t") else "\t"
 
 
-def source_texts(rows: Sequence[dict[str, Any]], cfg: Config) -> list[str]:
-    """The documents to summarize."""
-    return [str(row[cfg.text_column]) for row in rows]
+def read_records(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Dataset:
+    """The rows of a data file (or of a saved dataset, or the train split of a hub dataset), as read_dataset
+    reads them: for evaluate.py and predict.py, which take a file of the user's."""
+    return read_dataset(path, fmt, encoding)
 
 
-def target_texts(rows: Sequence[dict[str, Any]], cfg: Config) -> list[str]:
-    """The reference summaries."""
-    return [str(row[cfg.summary_column]) for row in rows]
+def source_texts(rows: Dataset | dict[str, list[Any]], cfg: Config) -> list[str]:
+    """The documents to summarize, of a Dataset or of a batch of its columns ([:] reads a Dataset's column whole,
+    not an item at a time)."""
+    return [str(text) for text in rows[cfg.text_column][:]]
 
 
-def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def target_texts(rows: Dataset | dict[str, list[Any]], cfg: Config) -> list[str]:
+    """The reference summaries, of a Dataset or of a batch of its columns."""
+    return [str(summary) for summary in rows[cfg.summary_column][:]]
+
+
+def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     """Train and eval rows: eval_file when set, else eval_fraction held out of train_file."""
-    train = read_records(cfg.train_file, cfg.train_format, cfg.data_encoding)
+    train = read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision)
     if cfg.eval_file:
-        evaluation = read_records(cfg.eval_file, cfg.eval_format, cfg.data_encoding)
+        evaluation = read_dataset(
+            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision
+        )
     else:
-        train, evaluation = train_test_split(train, test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
+        kept, held = train_test_split(range(len(train)), test_size=cfg.eval_fraction, random_state=SPLIT_SEED)
+        train, evaluation = select(train, kept), select(train, held)
     return _subset(train, cfg.max_train_samples, cfg.seed), _subset(evaluation, cfg.max_eval_samples, cfg.seed)
 
 
-def _subset(rows: list[dict[str, Any]], limit: int | None, seed: int) -> list[dict[str, Any]]:
+def _subset(rows: Dataset, limit: int | None, seed: int) -> Dataset:
     """A seeded random subset: the first rows of a file are often alike."""
     if limit is None or limit >= len(rows):
         return rows
-    return random.Random(seed).sample(rows, limit)
+    return select(rows, random.Random(seed).sample(range(len(rows)), limit))
+
+
+def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
+    """The rows at `indices`, in that order. As an array: `datasets` fingerprints a list of millions of
+    indices six times slower."""
+    return rows.select(numpy.asarray(indices, dtype=numpy.int64))
 
 
 class Seq2SeqDataset(torch.utils.data.Dataset):
     """Tokenized inputs with their tokenized targets as `labels`; items are unpadded (the collator pads).
 
-    Evaluation scores generated text against `references`, the target texts as written, rather than against
-    the labels decoded back (truncated, and normalised by the tokenizer); it decodes with `tokenizer`.
+    Tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds the input
+    tokens of each example, for batching examples of similar length together. Evaluation scores generated text
+    against `references`, the target texts as written, rather than against the labels decoded back (truncated,
+    and normalised by the tokenizer); it decodes with `tokenizer`.
     """
 
-    def __init__(self, rows: Sequence[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
-        self.tokenizer = tokenizer
-        self.references = target_texts(rows, cfg)
-        sources = [cfg.source_prefix + text for text in source_texts(rows, cfg)]
-        self.encodings = tokenizer(sources, truncation=True, max_length=cfg.max_length)
-        # text_target= tokenizes with the target side's settings (Marian models have a target vocabulary).
-        targets = tokenizer(text_target=self.references, truncation=True, max_length=cfg.max_target_length)
-        self.encodings["labels"] = targets["input_ids"]
+    def __init__(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
+        self.rows, self.tokenizer, self.cfg = rows, tokenizer, cfg
 
-    def __len__(self) -> int:
-        return len(self.encodings["input_ids"])
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            sources = [cfg.source_prefix + text for text in source_texts(batch, cfg)]
+            encodings = tokenizer(sources, truncation=True, max_length=cfg.max_length)
+            # text_target= tokenizes with the target side's settings (Marian models have a target vocabulary).
+            targets = tokenizer(text_target=target_texts(batch, cfg), truncation=True, max_length=cfg.max_target_length)
+            encodings["labels"] = targets["input_ids"]
+            encodings["length"] = [len(ids) for ids in encodings["input_ids"]]
+            return dict(encodings)
+
+        encoded = rows.map(
+            encode,
+            batched=True,
+            remove_columns=rows.column_names,
+            num_proc=tokenizing_processes(len(rows)),
+            desc="Tokenizing",
+        )
+        if not len(encoded):  # map adds no columns to an empty dataset
+            raise ValueError("no rows to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns("length")
 
     @property
-    def lengths(self) -> list[int]:
-        """Input tokens per example, for batching examples of similar length together."""
-        return [len(ids) for ids in self.encodings["input_ids"]]
+    def references(self) -> list[str]:
+        """The target texts as written, read when evaluation asks for them (training never does)."""
+        return target_texts(self.rows, self.cfg)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {key: values[index] for key, values in self.encodings.items()}
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
 
 
 def build_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> tuple[Seq2SeqDataset, Seq2SeqDataset]:

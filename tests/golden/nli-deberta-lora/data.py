@@ -1,32 +1,43 @@
-"""Data: read the files, split, tokenize once, and batch with dynamic padding.
+"""Data: read the data with Hugging Face `datasets`, split, tokenize once, and batch with dynamic padding.
 
-Examples are tokenized when the dataset is built, not in the training loop, and padded per batch to the
-longest example in it (not to max_length), which is what makes short-text training fast.
+Files are read into Arrow tables that are memory-mapped from the datasets cache, so a file of millions of rows
+need not fit in memory, and tokenized once with `Dataset.map` (cached there too: a second run starts at once).
+Examples are padded per batch to the longest example in it (not to max_length), which is what makes short-text
+training fast.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
 import io
 import json
 import logging
 import math
+import os
 import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import numpy
+import pandas
 import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
+from datasets.exceptions import DatasetGenerationError
 from sklearn.model_selection import train_test_split
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from config import Config
+from config import Config, is_hub_id
 
 # Fixed so that every run evaluates on the same held-out rows, whatever `seed` trains with.
 SPLIT_SEED = 0
 # The held-out split grows to one row per class only while that holds out at most this share of train_file.
 MAX_EVAL_SHARE = 0.25
+# Rows per tokenizing process: below this, starting processes costs more than it saves.
+ROWS_PER_PROCESS = 100_000
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +50,21 @@ BYTE_ORDER_MARKS = (
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """A data file's bytes, decompressed when it is gzip-compressed (`train.csv.gz`)."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[return-value]
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """A data file's text: in the encoding its byte-order mark names, else UTF-8 when it is valid UTF-8, else in
     `encoding` (config.yaml's data_encoding: scaffold new found it by the same rule)."""
-    data = Path(path).read_bytes()
+    with open_binary(path) as f:
+        data = f.read()
     for mark, codec in BYTE_ORDER_MARKS:
         if data.startswith(mark):
             return data.decode(codec)
@@ -74,35 +94,124 @@ def json_values(text: str) -> list[Any]:
         values.append(value)
 
 
-def read_records(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> list[dict[str, Any]]:
-    """Rows of a data file as dicts. `fmt` says how to read it: config.yaml's train_format or eval_format
-    (csv, tsv, json: a list of objects, jsonl), or None to guess from the first line.
-    `encoding` reads a file that is not UTF-8 (config.yaml's data_encoding)."""
-    text = read_text(path, encoding)
-    fmt = fmt or guess_format(path, text)
-    if fmt in ("json", "jsonl"):
-        values = json_values(text)
-        if fmt == "json" and len(values) == 1:
-            data = values[0]
-            if isinstance(data, dict):  # an object that holds the list of records, e.g. {"data": [...]}
-                return next((value for value in data.values() if isinstance(value, list)), [data])
-            return data
-        return values  # JSON lines, or objects one after another
-    # csv's default limit refuses fields over 131,072 characters: long documents are data, not broken files.
-    csv.field_size_limit(2**31 - 1)  # the most that every platform's C long holds
-    if fmt == "tsv":
-        # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
-        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
-    if fmt == "csv":
-        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text)))
-    formats = "csv, tsv, json or jsonl"
-    raise ValueError(f"{path}: unsupported format {fmt!r}; set train_format/eval_format in config.yaml: {formats}")
+# The `datasets` builder of each format config.yaml can name; the others are read here (see read_dataset).
+BUILDERS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet", "arrow": "arrow"}
+FORMATS = "csv, tsv, json, jsonl, parquet or arrow"
 
 
-def guess_format(path: str | Path, text: str) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py), from its
-    first line: jsonl (a whole object on it), json, tsv (a tab in it), else csv."""
-    first = text[: 1 << 16].lstrip().partition("\n")[0]
+def read_dataset(
+    source: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    split: str = "train",
+    revision: str | None = None,
+) -> Dataset:
+    """A data source's rows, memory-mapped from Arrow (a file of millions of rows need not fit in memory).
+
+    `source` is a data file (csv, tsv, json, jsonl, parquet or arrow, also gzip-compressed:
+    `train.csv.gz`), a folder written by `Dataset.save_to_disk`, or a dataset on the Hugging Face Hub
+    (`stanfordnlp/sst2`, or `name:config`) whose `split` is read at `revision` (config.yaml pins it). `fmt`
+    says how a file is read (config.yaml's train_format or eval_format; None: guessed from its first line) and
+    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding)."""
+    path = Path(source)
+    if path.is_dir():
+        saved = load_from_disk(str(path))
+        return saved[split] if isinstance(saved, DatasetDict) else saved
+    if not path.exists():
+        if is_hub_id(str(source)):
+            name, _, subset = str(source).partition(":")
+            return load_dataset(name, subset or None, split=split, revision=revision)
+        raise FileNotFoundError(f"{path} not found; check train_file/eval_file in config.yaml")
+    fmt = fmt or guess_format(path)
+    try:
+        if fmt in ("json", "jsonl") and file_codec(path, encoding) not in ("utf-8", "utf-8-sig"):
+            # The json builder decodes other encodings in chunks that can split a character (UTF-16 over 10 MB).
+            return Dataset.from_list(records_of_json(read_text(path, encoding), fmt))
+        if fmt in BUILDERS:
+            options = builder_options(path, fmt, encoding)
+            return load_dataset(BUILDERS[fmt], data_files=str(path), split="train", **options)
+        if fmt == "json":
+            return load_dataset("json", data_files=str(path), split="train", **json_options(path, encoding))
+    except DatasetGenerationError as exc:  # the parser's own message is on the cause, over several lines
+        reason = " ".join(str(exc.__cause__ or exc).split())
+        raise ValueError(f"{path} cannot be read as {fmt}: {reason}; fix the file or its format") from None
+    raise ValueError(f"{path}: unsupported format {fmt!r}; set train_format/eval_format in config.yaml: {FORMATS}")
+
+
+def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
+    """How the csv and json builders read a text file like scaffold new read it."""
+    if fmt in ("parquet", "arrow"):
+        return {}
+    codec = file_codec(path, encoding)
+    if fmt == "jsonl":
+        return {"encoding": codec}
+    # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
+    delimiter = "\t" if fmt == "tsv" else csv_delimiter(header_line(path, codec))
+    options = {"sep": delimiter, "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL}
+    # Every column as text, as written: pandas would read "NA", "null" and "" as missing and "007" as 7.
+    columns = pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
+    features = Features({name: Value("string") for name in columns})
+    return {**options, "encoding": codec, "features": features, "keep_default_na": False, "na_filter": False}
+
+
+def json_options(path: Path, encoding: str) -> dict[str, Any]:
+    """A JSON document read as records: a list of them, or an object holding one list (`{"data": [...]}`,
+    read from that field); objects one after another read as JSON lines."""
+    codec = file_codec(path, encoding)
+    values = json_values(read_text(path, encoding))
+    if len(values) == 1 and isinstance(values[0], dict):
+        field = next((key for key, value in values[0].items() if isinstance(value, list)), None)
+        if field is not None:
+            return {"field": field, "encoding": codec}
+    return {"encoding": codec}
+
+
+def records_of_json(text: str, fmt: str) -> list[dict[str, Any]]:
+    """The records of a JSON text as the json builder reads them: JSON lines (values one after another), or
+    a json document's list, or the one list an object holds."""
+    values = json_values(text)
+    if fmt == "jsonl" or len(values) != 1:
+        return values
+    if isinstance(values[0], list):
+        return values[0]
+    if isinstance(values[0], dict):
+        return next((value for value in values[0].values() if isinstance(value, list)), values)
+    return values
+
+
+def file_codec(path: Path, encoding: str) -> str:
+    """The codec that reads a text file: the one its byte-order mark names, else UTF-8 when all of it is UTF-8,
+    else `encoding` (the rule read_text follows)."""
+    with open_binary(path) as f:
+        start = f.read(4)
+        for mark, codec in BYTE_ORDER_MARKS:
+            if start.startswith(mark):
+                return "utf-8-sig" if codec == "utf-8-sig" else codec
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return encoding
+    return "utf-8"
+
+
+def header_line(path: Path, codec: str) -> str:
+    with open_binary(path) as f:
+        return io.TextIOWrapper(f, encoding=codec, errors="replace", newline="").readline()
+
+
+def guess_format(path: str | Path) -> str:
+    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
+    else csv."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
+    if suffixes and suffixes[-1] in (".parquet", ".arrow"):
+        return suffixes[-1][1:]
+    with open_binary(Path(path)) as f:
+        first = io.TextIOWrapper(f, encoding="utf-8-sig", errors="replace").read(1 << 16).lstrip().partition("\n")[0]
     if first.startswith(("{", "[")):
         try:
             return "jsonl" if isinstance(json.loads(first), dict) else "json"
@@ -113,12 +222,17 @@ def guess_format(path: str | Path, text: str) -> str:
     return "csv"
 
 
-def csv_delimiter(text: str) -> str:
+def csv_delimiter(header: str) -> str:
     """A comma, unless the header line has none and uses `;` (spreadsheet exports in many locales) or a tab."""
-    header = text.partition("\n")[0]
     if "," in header or not (";" in header or "\t" in header):
         return ","
     return ";" if header.count(";") >= header.count("\t") else "\t"
+
+
+def read_records(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Dataset:
+    """The rows of a data file (or of a saved dataset, or the train split of a hub dataset), as read_dataset
+    reads them: for evaluate.py and predict.py, which take a file of the user's."""
+    return read_dataset(path, fmt, encoding)
 
 
 def label_name(value: Any) -> str:
@@ -132,77 +246,126 @@ def label_name(value: Any) -> str:
     return str(int(number)) if number.is_integer() else str(value).strip()
 
 
-def load_splits(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     """Train and eval rows: eval_file when set, else eval_fraction held out of train_file."""
-    train = read_records(cfg.train_file, cfg.train_format, cfg.data_encoding)
+    train = read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision)
     if cfg.eval_file:
-        evaluation = read_records(cfg.eval_file, cfg.eval_format, cfg.data_encoding)
+        evaluation = read_dataset(
+            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision
+        )
     else:
         train, evaluation = hold_out(train, cfg)
     return _subset(train, cfg.max_train_samples, cfg.seed), _subset(evaluation, cfg.max_eval_samples, cfg.seed)
 
 
-def hold_out(rows: list[dict[str, Any]], cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def hold_out(rows: Dataset, cfg: Config) -> tuple[Dataset, Dataset]:
     """eval_fraction of the rows, stratified by class. sklearn stratifies only with an eval row per class, so a
     small file with many classes holds out one per class while that is at most MAX_EVAL_SHARE of it; a class
     with a single row stays in train. Otherwise the split is random."""
-    labels = [label_name(row[cfg.label_column]) for row in rows]
+    labels = [label_name(value) for value in class_names(rows[cfg.label_column][:], rows.features[cfg.label_column])]
     counts = Counter(labels)
     requested = math.ceil(cfg.eval_fraction * len(rows))  # as sklearn rounds a fractional test_size
-    pool = [(row, label) for row, label in zip(rows, labels, strict=True) if counts[label] >= 2]
+    pool = [index for index, label in enumerate(labels) if counts[label] >= 2]
     classes = sum(1 for count in counts.values() if count >= 2)
     size = max(requested, classes)
     if pool and size <= max(requested, int(MAX_EVAL_SHARE * len(rows))) and size <= len(pool) - classes:
         if size > requested:
             logger.warning("eval: %d rows held out instead of %d, as many as there are classes", size, requested)
-        single = [row for row, label in zip(rows, labels, strict=True) if counts[label] == 1]
+        single = [index for index, label in enumerate(labels) if counts[label] == 1]
         if single:
             logger.warning("%d class(es) with a single row stay in train, none in eval", len(single))
-        train, evaluation = train_test_split(
-            [row for row, _ in pool], test_size=size, random_state=SPLIT_SEED, stratify=[label for _, label in pool]
+        kept, held = train_test_split(
+            pool, test_size=size, random_state=SPLIT_SEED, stratify=[labels[index] for index in pool]
         )
-        return train + single, evaluation
+        return select(rows, kept + single), select(rows, held)
     logger.warning("eval: %d rows held out at random, not stratified: too few rows per class", requested)
-    return train_test_split(rows, test_size=requested, random_state=SPLIT_SEED)
+    kept, held = train_test_split(range(len(rows)), test_size=requested, random_state=SPLIT_SEED)
+    return select(rows, kept), select(rows, held)
 
 
-def _subset(rows: list[dict[str, Any]], limit: int | None, seed: int) -> list[dict[str, Any]]:
+def _subset(rows: Dataset, limit: int | None, seed: int) -> Dataset:
     """A seeded random subset: the first rows of a file are often all one class."""
     if limit is None or limit >= len(rows):
         return rows
-    return random.Random(seed).sample(rows, limit)
+    return select(rows, random.Random(seed).sample(range(len(rows)), limit))
+
+
+def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
+    """The rows at `indices`, in that order. As an array: `datasets` fingerprints a list of millions of
+    indices six times slower."""
+    return rows.select(numpy.asarray(indices, dtype=numpy.int64))
+
+
+def class_names(values: list[Any], feature: Any) -> list[Any]:
+    """A label column's values, class names where the dataset stores classes as ids (a hub dataset's
+    ClassLabel: 0 is `negative` in stanfordnlp/sst2; -1, an unlabelled row, is None)."""
+    if isinstance(feature, ClassLabel):
+        return [feature.int2str(value) if value is not None and value >= 0 else None for value in values]
+    return list(values)
 
 
 class TextClassificationDataset(torch.utils.data.Dataset):
-    """Tokenized text pairs with class ids; items are unpadded (the collator pads each batch)."""
+    """Tokenized text pairs with class ids; items are unpadded (the collator pads each batch).
+
+    Tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds the tokens of
+    each example, for batching examples of similar length together."""
 
     def __init__(
-        self,
-        rows: Sequence[dict[str, Any]],
-        tokenizer: PreTrainedTokenizerBase,
-        cfg: Config,
-        with_labels: bool = True,
+        self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, cfg: Config, with_labels: bool = True
     ) -> None:
-        texts = [str(row[cfg.text_column] or "") for row in rows]
-        pairs = [str(row[cfg.text_pair_column] or "") for row in rows]
-        # Truncation trims the longer text of each pair first.
-        self.encodings = tokenizer(texts, pairs, truncation=True, max_length=cfg.max_length)
         label2id = {name: index for index, name in enumerate(cfg.labels)}
-        self.labels = [label_id(row[cfg.label_column], label2id) for row in rows] if with_labels else None
+        feature = rows.features.get(cfg.label_column)
+
+        # The settings tokenizing reads, taken out of cfg: map's cache key hashes what encode refers to, so a
+        # change to learning_rate or output_dir must not reach it (the tokens would be computed again).
+        text_column, max_length, label_column = cfg.text_column, cfg.max_length, cfg.label_column
+        pair_column = cfg.text_pair_column
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            texts = [text_of(value) for value in batch[text_column]]
+            pairs = [text_of(value) for value in batch[pair_column]]
+            # Truncation trims the longer text of each pair first.
+            encodings = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+            encodings["length"] = [len(ids) for ids in encodings["input_ids"]]
+            if with_labels:
+                values = class_names(batch[label_column], feature)
+                encodings["labels"] = [label_id(value, label2id) for value in values]
+            return dict(encodings)
+
+        encoded = rows.map(
+            encode,
+            batched=True,
+            remove_columns=rows.column_names,
+            num_proc=tokenizing_processes(len(rows)),
+            desc="Tokenizing",
+        )
+        if not len(encoded):  # map adds no columns to an empty dataset
+            raise ValueError("no rows to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns("length")
 
     def __len__(self) -> int:
-        return len(self.encodings["input_ids"])
-
-    @property
-    def lengths(self) -> list[int]:
-        """Tokens per example, for batching examples of similar length together."""
-        return [len(ids) for ids in self.encodings["input_ids"]]
+        return len(self.data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = {key: values[index] for key, values in self.encodings.items()}
-        if self.labels is not None:
-            item["labels"] = self.labels[index]
-        return item
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def text_of(value: Any) -> str:
+    """A text cell as text: an empty cell (None) as ""."""
+    return "" if value is None else str(value)
+
+
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
 
 
 def label_id(value: Any, label2id: dict[str, int]) -> int:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from config import Config, load_config
-from data import QuestionAnsweringDataset, build_collator, read_examples
+from data import QuestionAnsweringDataset, as_examples, build_collator, read_examples
 from evaluate import answers_for
 from model import load_trained
 
@@ -37,11 +38,11 @@ class QuestionAnswerer:
 
     def __call__(self, pairs: list[tuple[str, str]], batch_size: int = 32) -> list[dict[str, Any]]:
         examples = [{"id": str(i), "question": q, "context": c, "answers": []} for i, (q, c) in enumerate(pairs)]
-        return self.answer(examples, batch_size)
+        return self.answer(as_examples(examples), batch_size)
 
     @torch.no_grad()
-    def answer(self, examples: list[dict[str, Any]], batch_size: int = 32) -> list[dict[str, Any]]:
-        """Answers for questions as data.py reads them ({"id", "question", "context", ...})."""
+    def answer(self, examples: Dataset, batch_size: int = 32) -> list[dict[str, Any]]:
+        """Answers for questions as data.py reads them (a Dataset of "id", "question", "context", "answers")."""
         dataset = QuestionAnsweringDataset(examples, self.tokenizer, self.cfg)
         loader = DataLoader(dataset, batch_size=batch_size, collate_fn=build_collator(self.tokenizer, on_gpu=False))
         start_logits: list[torch.Tensor] = []
@@ -53,7 +54,8 @@ class QuestionAnswerer:
             start_logits += list(outputs.start_logits.float().cpu())
             end_logits += list(outputs.end_logits.float().cpu())
         answers = answers_for(dataset, start_logits, end_logits, self.cfg)
-        return [{"id": e["id"], "question": e["question"], **a} for e, a in zip(examples, answers, strict=True)]
+        asked = zip(examples["id"], examples["question"], answers, strict=True)
+        return [{"id": qid, "question": question, **answer} for qid, question, answer in asked]
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

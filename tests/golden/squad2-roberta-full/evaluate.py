@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,10 @@ def answers_for(
     dataset: QuestionAnsweringDataset, start_logits: list[torch.Tensor], end_logits: list[torch.Tensor], cfg: Config
 ) -> list[dict[str, Any]]:
     """One answer per question of the dataset, from the logits of its windows (in dataset order)."""
-    windows: list[list[Any]] = [[] for _ in dataset.examples]
-    for index, example in enumerate(dataset.example_ids):
-        windows[example].append((start_logits[index], end_logits[index], dataset.offsets[index]))
-    return [best_answer(windows[i], example["context"], cfg) for i, example in enumerate(dataset.examples)]
+    windows: list[list[Any]] = [[] for _ in range(len(dataset.examples))]
+    for index, (example, offsets) in enumerate(zip(dataset.example_ids, dataset.offsets, strict=True)):
+        windows[example].append((start_logits[index], end_logits[index], offsets))
+    return [best_answer(windows[i], context, cfg) for i, context in enumerate(dataset.examples["context"])]
 
 
 # --- SQuAD metrics ----------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def score_answers(examples: list[dict[str, Any]], answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def score_answers(examples: Iterable[dict[str, Any]], answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per question: the prediction, the gold answers, and its exact match and F1 against the best of them."""
     scored = []
     for example, answer in zip(examples, answers, strict=True):
@@ -191,7 +192,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config([])
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
-    examples = read_examples(args.data_file, cfg) if args.data_file else load_splits(cfg)[1]
+    if args.data_file:  # a hub dataset or a saved DatasetDict is read at its eval_split, as eval_file would be
+        examples = read_examples(args.data_file, cfg, split=cfg.eval_split, revision=cfg.dataset_revision)
+    else:
+        examples = load_splits(cfg)[1]
     dataset = QuestionAnsweringDataset(examples, tokenizer, cfg)
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
     loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)

@@ -61,7 +61,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     failures = check_same_scores(reloaded, metrics)
     if predictions != (output_dir / "eval_predictions.jsonl").read_text():
         failures.append("the reloaded model generates other text than the best epoch did")
-    inputs = source_texts(eval_rows[:4], cfg)
+    inputs = source_texts(eval_rows.take(4), cfg)
     outputs = Summarizer(output_dir / "best", cfg, device="cpu")(inputs)
     if len(outputs) != len(inputs) or not all(isinstance(o.get("summary"), str) for o in outputs):
         failures.append(f"predict.py returned {outputs}; expected one summary per input")

@@ -56,7 +56,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     )
     reloaded, _ = evaluate(model, loader, Accelerator(cpu=True), cfg)
     failures = check_same_scores(reloaded, metrics)
-    inputs = [str(row[cfg.text_column]) for row in eval_rows[:4]]
+    inputs = [str(row[cfg.text_column]) for row in eval_rows.take(4)]
     predictions = Classifier(output_dir / "best", device="cpu")(inputs)
     if any(p["label"] not in cfg.labels or abs(sum(p["scores"].values()) - 1) > 1e-4 for p in predictions):
         failures.append(f"predict.py returned labels outside config.yaml or bad scores: {predictions}")

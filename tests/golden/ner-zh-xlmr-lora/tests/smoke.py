@@ -32,7 +32,7 @@ from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run
 
 def build_tiny_model(cfg: Config, directory: Path) -> None:
     rows = load_splits(cfg)[0]
-    tokenizer = smoke_tokenizer(cfg, [" ".join(str(token) for token in row["tokens"]) for row in rows])
+    tokenizer = smoke_tokenizer(cfg, [" ".join(str(token) for token in tokens) for tokens in rows["tokens"]])
     save_tiny_model(AutoModelForTokenClassification, tokenizer, directory, num_labels=len(cfg.labels))
 
 
@@ -51,7 +51,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     )
     reloaded, _ = evaluate(model, loader, Accelerator(cpu=True), cfg)
     failures = check_same_scores(reloaded, metrics)
-    texts = [" ".join(str(token) for token in row["tokens"]) for row in eval_rows[:4]]
+    texts = [" ".join(str(token) for token in tokens) for tokens in eval_rows[:4]["tokens"]]
     for result in Tagger(output_dir / "best", device="cpu")(texts):
         if len(result["tags"]) != len(result["words"]) or not set(result["tags"]) <= set(cfg.labels):
             failures.append(f"predict.py returned tags outside config.yaml or not one per word: {result}")

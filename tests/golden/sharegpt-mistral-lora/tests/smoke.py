@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
+from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import AutoModelForCausalLM
 
@@ -31,7 +32,7 @@ from predict import Generator
 from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer
 
 
-def training_texts(rows: list[dict[str, Any]], cfg: Config) -> list[str]:
+def training_texts(rows: Dataset, cfg: Config) -> list[str]:
     """Every text the model will see, prompt format included, for a stand-in tokenizer's vocabulary."""
     texts = [message["content"] for row in rows for message in normalize_messages(row[cfg.messages_column])]
     return [*texts, cfg.prompt_template]
@@ -60,7 +61,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     reloaded, _ = evaluate(model, loader, Accelerator(cpu=True), cfg)
     failures = check_same_scores(reloaded, metrics)
     # Prompts the model trained on: even a tiny model answers those with text rather than an immediate stop.
-    train_rows = load_splits(cfg)[0][:3]
+    train_rows = load_splits(cfg)[0].take(3)
     return failures + check_generation(Generator(output_dir / "best", cfg, device="cpu"), train_rows, cfg)
 
 
@@ -68,7 +69,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
 GREEDY = {"max_new_tokens": 8, "min_new_tokens": 8, "temperature": 0.0}
 
 
-def check_generation(generator: Generator, rows: list[dict[str, Any]], cfg: Config) -> list[str]:
+def check_generation(generator: Generator, rows: Dataset, cfg: Config) -> list[str]:
     """Greedy generation for a batch of prompts of different lengths (left-padded) matches one prompt at a time."""
     # Each conversation up to its last user message: the model writes the assistant turn that follows.
     conversations = [through_last_response(normalize_messages(row[cfg.messages_column]))[:-1] for row in rows]

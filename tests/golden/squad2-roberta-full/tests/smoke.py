@@ -40,12 +40,12 @@ QUESTION_CAP = 64  # smoke windows stay short whatever the questions: longer one
 def run(workdir: Path) -> dict[str, Any]:
     cfg = smoke_config(workdir, **WINDOW)
     train, evaluation = load_splits(cfg)
-    tokenizer = smoke_tokenizer(cfg, [e["question"] for e in train] + [e["context"] for e in train])
+    tokenizer = smoke_tokenizer(cfg, [*train["question"], *train["context"]])
 
     def build_tiny_model(cfg: Config, directory: Path) -> None:
         save_tiny_model(AutoModelForQuestionAnswering, tokenizer, directory)
 
-    window = smoke_window(cfg, tokenizer, [e["question"] for e in train + evaluation])
+    window = smoke_window(cfg, tokenizer, [*train["question"], *evaluation["question"]])
     return smoke_run(workdir, build_tiny_model, check_reload, ["eval_exact_match", "eval_f1"], **window)
 
 
@@ -69,7 +69,7 @@ def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list
     )
     reloaded, _ = evaluate(model, loader, Accelerator(cpu=True), cfg)
     failures = check_same_scores(reloaded, metrics)
-    pairs = [(e["question"], e["context"]) for e in examples[:4]]
+    pairs = list(zip(examples["question"][:4], examples["context"][:4], strict=True))
     answers = QuestionAnswerer(output_dir / "best", cfg, device="cpu")(pairs)
     for (_, context), answer in zip(pairs, answers, strict=True):
         span = context[answer["start"] : answer["end"]] if answer["start"] is not None else ""
