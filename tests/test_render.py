@@ -180,6 +180,16 @@ def test_config_yaml_reads_back_the_spec_values() -> None:
     assert config["train_file"] == "../data/intents.json"
 
 
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_the_evaluate_command_in_config_yaml_never_scores_the_training_file(task: str) -> None:
+    """Without an eval file, the header's evaluate command takes no file: evaluate.py then scores the rows the
+    run held out (naming train_file there scored the model on its own training data)."""
+    data = TASK_DATA[task]
+    header = render.render(build_plan(ProjectSpec(task=task, train_data=data)), Path("/tmp/p"))["config.yaml"]
+    command = next(line for line in header.splitlines() if line.startswith("# Evaluate:"))
+    assert data.name not in command and "held out of train_file" in command
+
+
 def test_yaml_values_that_yaml_would_misread_are_quoted() -> None:
     for value in ["no", "yes", "on", "null", "1", "0.5", "1e-3", "a: b", "正面", "- x", "#tag"]:
         assert yaml.safe_load(f"k: {render.yaml_value(value)}")["k"] == value
