@@ -8,6 +8,7 @@ records (train_format, data_encoding)."""
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import os
 import subprocess
@@ -420,3 +421,32 @@ def test_a_saved_dataset_folder_is_read_with_load_from_disk(tmp_path: Path, rend
     folder = render_project("text-classification", csv_file).folder
     rows = read_in_project(folder, {}, f"train_file={tmp_path / 'saved'}", f"eval_file={tmp_path / 'saved'}")
     assert rows["train"] == train and rows["eval"] == train[:4]
+
+
+@pytest.mark.parametrize(
+    ("task", "data", "dataset_class"),
+    [
+        ("text-classification", "sst_like.tsv", "TextClassificationDataset"),
+        ("summarization", "news_summaries.csv", "Seq2SeqDataset"),
+        ("token-classification", "ner_ids.json", "TokenClassificationDataset"),
+    ],
+)
+def test_a_changed_training_setting_reuses_the_tokenized_data(
+    task: str, data: str, dataset_class: str, render_project
+) -> None:
+    """Dataset.map's cache is keyed by what tokenizing reads: a rerun with another learning_rate or output_dir
+    reads the tokens from the cache, a changed max_length tokenizes again."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    project = render_project(task, DATA / data)
+    config = importlib.import_module("config")
+
+    def cache_file(*overrides: str) -> str:
+        cfg = config.load_config(list(overrides), project.folder / "config.yaml")
+        train = project.data.load_splits(cfg)[0]
+        return getattr(project.data, dataset_class)(train, tokenizer, cfg).data.cache_files[0]["filename"]
+
+    first = cache_file("learning_rate=1e-5")
+    assert cache_file("learning_rate=3e-5", "output_dir=elsewhere") == first
+    assert cache_file("max_length=16") != first
