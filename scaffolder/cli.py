@@ -102,7 +102,13 @@ def _plain(text: object) -> str:
 @_handle_errors
 def new(
     task: Annotated[str, typer.Option(help="what to fine-tune for; see `scaffold tasks`")],
-    data: Annotated[Path, typer.Option(help="training data: csv, tsv, json or jsonl")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="training data: a csv, tsv, json, jsonl, parquet or arrow file (also .gz), or a Hugging Face Hub "
+            "dataset id (owner/name, owner/name:config)"
+        ),
+    ],
     eval_data: Annotated[
         Path | None, typer.Option(help="evaluation data; default: hold out 10% of --data (recorded)")
     ] = None,
@@ -154,12 +160,12 @@ def new(
     from scaffolder.llm import llm_generator
     from scaffolder.pipeline import default_output, new_project
     from scaffolder.smoke import check_training_stack
-    from scaffolder.spec import ProjectSpec
+    from scaffolder.spec import ProjectSpec, data_path
 
     spec = ProjectSpec(
         task=task,
-        train_data=data.expanduser().resolve(),
-        eval_data=eval_data.expanduser().resolve() if eval_data else None,
+        train_data=data_path(data),
+        eval_data=data_path(eval_data) if eval_data else None,
         model=_model_arg(model),
         peft=peft,
         columns=_columns(column or [], text=text_column, text_pair=text_pair_column, label=label_column),

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from scaffolder import probes, report
 from scaffolder.errors import DataError, SpecError
-from scaffolder.probes import DataSummary, readers
-from scaffolder.spec import ProjectSpec, is_local_model
+from scaffolder.probes import DataSummary, Probed, readers
+from scaffolder.probes.hub import HubData, export_splits
+from scaffolder.spec import ProjectSpec, is_hub_dataset, is_local_model
 from scaffolder.tasks import (
     FAMILIES,
     PEFT_METHODS,
@@ -40,6 +41,7 @@ class Plan:
     eval: DataSummary | None
     description: str  # what the data is read as, in one line
     warnings: tuple[str, ...] = ()  # what the data may be read wrong as, each with its fix
+    hub: HubData | None = None  # the hub dataset the data comes from, its splits and commit
 
     @property
     def best_metric(self) -> str:
@@ -62,8 +64,11 @@ class Plan:
 
 def build_plan(spec: ProjectSpec) -> Plan:
     task = TASKS[spec.task]
-    _check_encodings(spec.train_data, spec.eval_data)
-    probed = probes.probe(spec)
+    spec, probed_spec, from_hub = _hub_source(spec)
+    _check_encodings(probed_spec.train_data, probed_spec.eval_data)
+    probed = probes.probe(probed_spec)
+    if from_hub:
+        probed = _named_for_hub(probed, from_hub, spec.eval_data == spec.train_data)
     train = probed.train
     _check_sizes(train, probed.eval)
     model = spec.model or probed.default_model
@@ -88,8 +93,32 @@ def build_plan(spec: ProjectSpec) -> Plan:
     )
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
-    description = probed.description + _read_as(train, probed.eval)
-    return Plan(resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, description, probed.warnings)
+    description = probed.description + ("" if from_hub else _read_as(train, probed.eval))
+    return Plan(
+        resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, description, probed.warnings, from_hub
+    )
+
+
+def _named_for_hub(probed: Probed, data: HubData, eval_from_hub: bool) -> Probed:
+    """The summaries of a hub dataset's exported splits, named for the dataset and split in the report."""
+    train = replace(probed.train, source=f"{data.source} {data.train_split}")
+    evaluation = probed.eval
+    if evaluation and eval_from_hub:
+        evaluation = replace(evaluation, source=f"{data.source} {data.eval_split}")
+    return replace(probed, train=train, eval=evaluation)
+
+
+def _hub_source(spec: ProjectSpec) -> tuple[ProjectSpec, ProjectSpec, HubData | None]:
+    """(the spec, the spec the probes read, the hub data): for a hub dataset, the probes read its splits
+    exported as Parquet files, and its validation split is the eval data unless --eval-data names a file."""
+    if not is_hub_dataset(spec.train_data):
+        return spec, spec, None
+    eval_from_hub = spec.eval_data is None or spec.eval_data == spec.train_data
+    data = export_splits(spec.train_data.as_posix(), eval_from_hub, hub_cache().parent / "scaffolder" / "hub-exports")
+    if eval_from_hub:
+        spec = replace(spec, eval_data=spec.train_data if data.eval_split else None)
+    probed = replace(spec, train_data=data.train_file, eval_data=data.eval_file if eval_from_hub else spec.eval_data)
+    return spec, probed, data
 
 
 def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:

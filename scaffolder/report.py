@@ -220,7 +220,10 @@ def build(spec: ProjectSpec, train: DataSummary, evaluation: DataSummary | None)
 
 
 def _file_names(train: DataSummary, evaluation: DataSummary | None) -> tuple[str, str]:
-    """File names as the report shows them: the name alone, with its folder where both files share a name."""
+    """File names as the report shows them: the name alone, with its folder where both files share a name; a
+    hub dataset's split as `owner/name train`."""
+    if train.source:
+        return train.source, evaluation.source if evaluation and evaluation.source else ""
     if evaluation is None:
         return train.path.name, ""
     if train.path.name != evaluation.path.name:

@@ -199,8 +199,35 @@ def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
     return ProjectSpec(**_arguments(raw, base))
 
 
+# A dataset on the Hugging Face Hub: owner/name, optionally :config, whose last part is not named like a file
+# (`data/train.csv` is a missing file, not a dataset).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(:[\w.-]+)?")
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".arrow", ".gz", ".conll")
+
+
+def is_hub_dataset(path: Path) -> bool:
+    """Whether a data path names a hub dataset rather than a file: `owner/name[:config]`, and nothing on disk."""
+    text = path.as_posix()
+    return (
+        not path.is_absolute()
+        and not path.exists()
+        and HUB_ID.fullmatch(text) is not None
+        and not text.partition(":")[0].lower().endswith(FILE_SUFFIXES)
+    )
+
+
+def data_path(path: Path, base: Path | None = None) -> Path:
+    """A data path as scaffold records it: a hub dataset id as given, a file resolved (from `base`)."""
+    if is_hub_dataset(path) and not (base and (base / path).exists()):
+        return path
+    return ((base / path) if base else path.expanduser()).resolve()
+
+
 def portable_path(path: Path, project_dir: Path) -> str:
-    """Relative to the project when the data sits nearby (so both can move together), else absolute."""
+    """Relative to the project when the data sits nearby (so both can move together), else absolute; a hub
+    dataset id as it is."""
+    if is_hub_dataset(path):
+        return path.as_posix()
     relative = Path(os.path.relpath(path, project_dir))
     return relative.as_posix() if relative.parts[:2].count("..") <= 1 else path.as_posix()
 
@@ -316,7 +343,7 @@ def _arguments(values: dict[str, Any], base: Path) -> dict[str, Any]:
     arguments = dict(values)
     for key in ("train_data", "eval_data"):
         if arguments.get(key) is not None:
-            arguments[key] = (base / arguments[key]).resolve()
+            arguments[key] = data_path(Path(arguments[key]), base)
     for key in ("eval_fraction", "learning_rate"):
         if arguments.get(key) is not None:
             arguments[key] = float(arguments[key])

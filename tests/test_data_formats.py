@@ -450,3 +450,54 @@ def test_a_changed_training_setting_reuses_the_tokenized_data(
     first = cache_file("learning_rate=1e-5")
     assert cache_file("learning_rate=3e-5", "output_dir=elsewhere") == first
     assert cache_file("max_length=16") != first
+
+
+def _sst_hub(home: Path, *splits: str) -> str:
+    """acme/sst laid out offline: sst_rows() as train, its first 8 as the other splits; labels a ClassLabel."""
+    from datasets import ClassLabel, Features, Value
+
+    rows = [{"sentence": text, "label": int(label)} for text, label in sst_rows()]
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    return hub_dataset_in_cache(home, "acme/sst", {"train": rows, **{s: rows[:8] for s in splits}}, features)
+
+
+def test_scaffold_new_takes_a_hub_dataset_id_and_smoke_trains_on_it(tmp_path: Path) -> None:
+    home = tmp_path / "hf"
+    commit = _sst_hub(home, "validation", "test")
+    env = {"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"), "HF_HUB_OFFLINE": "1"}
+    result = run_cli(
+        "new", "--task", "text-classification", "--data", "acme/sst", "--output", "p", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train 40 rows (acme/sst train), eval 8 rows (acme/sst validation)" in result.stderr
+    assert "labels negative 20, positive 20" in result.stderr  # names, not the ClassLabel ids
+    config = yaml.safe_load((tmp_path / "p" / "config.yaml").read_text(encoding="utf-8"))
+    assert (config["train_file"], config["eval_file"]) == ("acme/sst", "acme/sst")
+    assert (config["train_split"], config["eval_split"], config["dataset_revision"]) == ("train", "validation", commit)
+    assert "smoke run passed" in result.stderr
+
+
+def test_a_hub_dataset_without_an_eval_split_holds_rows_out(tmp_path: Path) -> None:
+    home = tmp_path / "hf"
+    _sst_hub(home)
+    env = {"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"), "HF_HUB_OFFLINE": "1"}
+    args = ("new", "--task", "text-classification", "--data", "acme/sst", "--output", "p", "--no-smoke")
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((tmp_path / "p" / "config.yaml").read_text(encoding="utf-8"))
+    assert config["eval_file"] is None and config["train_file"] == "acme/sst"
+
+
+def test_a_hub_dataset_that_is_not_there_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    env = {
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    args = ("new", "--task", "text-classification", "--data", "acme/missing", "--output", "p", "--no-smoke")
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith("error: cannot read the hub dataset acme/missing") and result.stderr.count("\n") == 1
+    )
+    assert not (tmp_path / "p").exists()

@@ -37,6 +37,7 @@ class DataSummary:
     # report); None for a summary made without one.
     index: RowIndex | None = field(default=None, compare=False, repr=False)
     encoding: str = "utf-8"  # the file's text encoding: utf-8, utf-16, utf-32 or a legacy one (gb18030, cp1252)
+    source: str = ""  # where a hub dataset's split came from (`stanfordnlp/sst2 train`); "" for a user's file
 
 
 @dataclass(frozen=True)
