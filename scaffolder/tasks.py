@@ -463,7 +463,14 @@ FAMILIES: dict[str, ModelFamily] = {
             architecture="decoder",
         ),
         ModelFamily("qwen2", ("qwen2",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Qwen2 and Qwen2.5
-        ModelFamily("mistral", ("mistral",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),
+        ModelFamily(
+            "mistral",
+            ("mistral",),
+            _DECODER_TINY,
+            _NO_TYPES,
+            lora_targets=("q_proj", "v_proj"),  # peft's LoRA table has these; its AdaLoRA table lacks mistral
+            architecture="decoder",
+        ),
         ModelFamily("llama", ("llama",), _DECODER_TINY, _NO_TYPES, architecture="decoder"),  # Llama 2/3, TinyLlama
         # mT5 is a model type of its own (untied output layer, multilingual vocabulary): before "t5".
         ModelFamily(
