@@ -10,7 +10,7 @@ from scaffolder import __version__, render, smoke, vcs
 from scaffolder.errors import GenerationError
 from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
 from scaffolder.plan import Plan, build_plan
-from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, spec_hash
+from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, is_hub_dataset, spec_hash
 
 if TYPE_CHECKING:
     from scaffolder.validate import Diagnostic
@@ -44,6 +44,8 @@ class NewResult:
 def default_output(spec: ProjectSpec) -> Path:
     """`<data name>-<task>` in the current folder; a generic file name (train.csv) gives way to its folder's."""
     data = spec.train_data
+    if is_hub_dataset(data):  # owner/name:config -> name-config
+        return Path.cwd() / f"{data.name.replace(':', '-')}-{spec.task}"
     stem = data.stem if data.stem.lower() not in ("train", "data", "dataset", "training") else data.parent.name
     return Path.cwd() / f"{stem or 'data'}-{spec.task}"
 

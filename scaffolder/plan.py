@@ -114,7 +114,9 @@ def _hub_source(spec: ProjectSpec) -> tuple[ProjectSpec, ProjectSpec, HubData | 
     if not is_hub_dataset(spec.train_data):
         return spec, spec, None
     eval_from_hub = spec.eval_data is None or spec.eval_data == spec.train_data
-    data = export_splits(spec.train_data.as_posix(), eval_from_hub, hub_cache().parent / "scaffolder" / "hub-exports")
+    folder = hub_cache().parent / "scaffolder" / "hub-exports"
+    data = export_splits(spec.train_data.as_posix(), eval_from_hub, folder, spec.data_revision)
+    spec = replace(spec, data_revision=data.revision)  # pinned: a regen reads the same commit, offline too
     if eval_from_hub:
         spec = replace(spec, eval_data=spec.train_data if data.eval_split else None)
     probed = replace(spec, train_data=data.train_file, eval_data=data.eval_file if eval_from_hub else spec.eval_data)

@@ -36,6 +36,7 @@ class ProjectSpec:
     peft: str = "none"
     eval_data: Path | None = None
     eval_fraction: float = 0.1  # held out of train_data when there is no eval_data
+    data_revision: str | None = None  # the commit of a hub dataset (train_data `owner/name`) the project reads
     # Data column for each role the task reads (`text`, `label`, `tokens`, `question`, ...); the data probe
     # fills in the roles left open.
     columns: dict[str, str] = field(default_factory=dict)
@@ -202,23 +203,29 @@ def spec_from_text(text: str, base: Path, name: str = SPEC_FILE) -> ProjectSpec:
 # A dataset on the Hugging Face Hub: owner/name, optionally :config, whose last part is not named like a file
 # (`data/train.csv` is a missing file, not a dataset).
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(:[\w.-]+)?")
-FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".arrow", ".gz", ".conll")
+FILE_SUFFIXES = (
+    ".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".feather", ".gz", ".conll", ".bio",
+    ".iob",
+)  # fmt: skip
 
 
 def is_hub_dataset(path: Path) -> bool:
-    """Whether a data path names a hub dataset rather than a file: `owner/name[:config]`, and nothing on disk."""
+    """Whether a data path names a hub dataset rather than a file: `owner/name[:config]`, with nothing on disk
+    by that name and no folder `owner` here (`wmt/train` beside wmt/train.en is a two-file prefix)."""
     text = path.as_posix()
+    name = text.partition(":")[0]
     return (
         not path.is_absolute()
         and not path.exists()
         and HUB_ID.fullmatch(text) is not None
-        and not text.partition(":")[0].lower().endswith(FILE_SUFFIXES)
+        and not name.lower().endswith(FILE_SUFFIXES)
+        and not Path(name).parent.exists()
     )
 
 
 def data_path(path: Path, base: Path | None = None) -> Path:
     """A data path as scaffold records it: a hub dataset id as given, a file resolved (from `base`)."""
-    if is_hub_dataset(path) and not (base and (base / path).exists()):
+    if is_hub_dataset(path) and not (base and (base / path).parent.exists()):
         return path
     return ((base / path) if base else path.expanduser()).resolve()
 
@@ -315,6 +322,7 @@ KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "peft": ('a PEFT method (a string like "lora")', _is_string),
     "eval_data": (_PATH, _is_path),
     "eval_fraction": ("a number like 0.1", _is_number),
+    "data_revision": ('a commit of the hub dataset (a string like "3f0d...")', _is_string),
     "columns": ('a table of column names like { text = "review", label = "stars" }', _is_columns),
     "data_layout": ('a layout name (a string like "chat")', _is_string),
     "header": ('a list of column names like ["en", "zh"]', _is_strings),

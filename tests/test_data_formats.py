@@ -475,6 +475,12 @@ def test_scaffold_new_takes_a_hub_dataset_id_and_smoke_trains_on_it(tmp_path: Pa
     assert (config["train_file"], config["eval_file"]) == ("acme/sst", "acme/sst")
     assert (config["train_split"], config["eval_split"], config["dataset_revision"]) == ("train", "validation", commit)
     assert "smoke run passed" in result.stderr
+    # scaffold.toml pins the commit: a regen reads the same data (and needs no network to resolve the newest).
+    assert f'data_revision = "{commit}"' in (tmp_path / "p" / "scaffold.toml").read_text(encoding="utf-8")
+    regen = run_cli("regen", "--set", "num_epochs=2", "--no-smoke", cwd=tmp_path / "p", env=env)
+    assert regen.returncode == 0, regen.stderr
+    config = yaml.safe_load((tmp_path / "p" / "config.yaml").read_text(encoding="utf-8"))
+    assert (config["num_epochs"], config["dataset_revision"], config["train_file"]) == (2, commit, "acme/sst")
 
 
 def test_a_hub_dataset_without_an_eval_split_holds_rows_out(tmp_path: Path) -> None:
@@ -501,3 +507,18 @@ def test_a_hub_dataset_that_is_not_there_is_one_line_naming_the_fix(tmp_path: Pa
         result.stderr.startswith("error: cannot read the hub dataset acme/missing") and result.stderr.count("\n") == 1
     )
     assert not (tmp_path / "p").exists()
+
+
+def test_a_parquet_file_datasets_wrote_is_read_with_its_class_names(tmp_path: Path, render_project) -> None:
+    """`Dataset.to_parquet` keeps a ClassLabel in the file's metadata: the probe and data.py both read names."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    rows = [{"sentence": text, "label": int(label)} for text, label in sst_rows()]
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    path = tmp_path / "sst2.parquet"
+    Dataset.from_list(rows, features=features).to_parquet(str(path))
+    project = render_project("text-classification", path)
+    assert project.plan.spec.labels == ("negative", "positive")
+    read = read_in_project(project.folder, {})
+    named = {row["sentence"]: "positive" if row["label"] else "negative" for row in rows}
+    assert [project.plan.spec.labels[i] for i in read["eval_labels"]] == [named[r["sentence"]] for r in read["eval"]]

@@ -684,3 +684,16 @@ def project_evaluate(tmp_path: Path, project_data) -> ModuleType:
     """The evaluate module of a rendered question-answering project."""
     project_data(DATA / "squad_v2.json")
     return importlib.import_module("evaluate")
+
+
+def test_gold_answers_that_normalise_to_nothing_are_dropped_as_the_official_script_does(
+    tmp_path: Path, project_data
+) -> None:
+    evaluate = project_evaluate(tmp_path, project_data)
+    question = {"id": 1, "question": "Who won?"}
+    answers = [{"text": "The"}, {"text": "Denver Broncos"}]
+    # An empty prediction would match "The" (both normalise to ""): the official script drops that gold answer.
+    scored = evaluate.score_answers([{**question, "answers": answers}], [{"answer": "", "score": 0.0}])
+    assert scored[0]["exact_match"] == 0.0 and scored[0]["answers"] == ["Denver Broncos"]
+    unanswerable = evaluate.score_answers([{**question, "answers": [{"text": "a"}]}], [{"answer": "", "score": 0.0}])
+    assert unanswerable[0]["exact_match"] == 1.0  # nothing left: the gold answer is "", as no-answer is

@@ -31,23 +31,28 @@ class HubData:
     eval_file: Path | None
 
 
-def export_splits(source: str, eval_wanted: bool, folder: Path) -> HubData:
-    """Read the hub dataset's train split (and its evaluation split when `eval_wanted`) and write them as
-    Parquet files under `folder`."""
+def export_splits(source: str, eval_wanted: bool, folder: Path, revision: str | None = None) -> HubData:
+    """Read the hub dataset's train split (and its evaluation split when `eval_wanted`) at `revision` (None: the
+    newest commit, which is then pinned) and write them as Parquet files under `folder`."""
     datasets = _datasets(source)
     name, _, subset = source.partition(":")
     try:
-        builder = datasets.load_dataset_builder(name, subset or None)
-        splits = list(builder.info.splits or {})
+        builder = datasets.load_dataset_builder(name, subset or None, revision=revision)
+        # A dataset card without split info (files uploaded by hand) is asked for its splits.
+        splits = list(builder.info.splits or {}) or datasets.get_dataset_split_names(name, subset or None)
         if "train" not in splits:
             raise DataError(f"hub dataset {source} has no train split (it has {', '.join(splits) or 'none'})")
         evaluation = next((split for split in EVAL_SPLITS if split in splits), None) if eval_wanted else None
-        revision = builder.hash if _is_commit(builder.hash) else None
-        train = _export(datasets.load_dataset(name, subset or None, split="train"), folder, name, "train")
+        revision = builder.hash if _is_commit(builder.hash) else revision
+        train = _export(
+            datasets.load_dataset(name, subset or None, split="train", revision=revision), folder, source, "train"
+        )
         held = None
         if evaluation:
-            held = _export(datasets.load_dataset(name, subset or None, split=evaluation), folder, name, evaluation)
-    except (ConnectionError, FileNotFoundError, ValueError) as exc:
+            evaluation_rows = datasets.load_dataset(name, subset or None, split=evaluation, revision=revision)
+            held = _export(evaluation_rows, folder, source, evaluation)
+    # RuntimeError: a dataset that needs a loading script, which datasets no longer runs.
+    except (ConnectionError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise DataError(_unreadable(source, exc)) from None
     return HubData(source, revision, "train", evaluation, train, held)
 
@@ -68,8 +73,8 @@ def _is_commit(value: str | None) -> bool:
     return bool(value) and re.fullmatch(r"[0-9a-f]{40}", value or "") is not None
 
 
-def _export(rows: Any, folder: Path, name: str, split: str) -> Path:
-    path = folder / f"{name.replace('/', '___')}.{split}.parquet"
+def _export(rows: Any, folder: Path, source: str, split: str) -> Path:
+    path = folder / f"{source.replace('/', '___').replace(':', '--')}.{split}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     _with_class_names(rows).to_parquet(str(path))
     return path

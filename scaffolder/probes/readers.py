@@ -102,21 +102,54 @@ def _iter_columnar(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         ) from None
     try:
         if fmt == "parquet":
-            batches: Iterator[Any] = pq.ParquetFile(path).iter_batches(batch_size=1024)
+            parquet = pq.ParquetFile(path)
+            schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=1024)
         else:
             with path.open("rb") as f:
                 stream = f.read(6) != b"ARROW1"
-            if stream:
-                batches = iter(pa.ipc.open_stream(path))
-            else:
-                reader = pa.ipc.open_file(path)
-                batches = (reader.get_batch(index) for index in range(reader.num_record_batches))
+            reader = pa.ipc.open_stream(path) if stream else pa.ipc.open_file(path)
+            schema = reader.schema
+            batches = iter(reader) if stream else (reader.get_batch(i) for i in range(reader.num_record_batches))
+        names = class_names(schema.metadata)
         for batch in batches:
-            yield from batch.to_pylist()
+            yield from (_named(row, names) for row in batch.to_pylist()) if names else batch.to_pylist()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(
             f"{path} is not a readable {sniff.NAMES[fmt]} file ({exc}); re-save it or convert it to jsonl"
         ) from None
+
+
+def class_names(metadata: dict[bytes, bytes] | None) -> dict[str, tuple[list[str], bool]]:
+    """Columns that a file written by `datasets` stores as ClassLabel ids (its schema's `huggingface` metadata),
+    with the class names and whether the column holds lists of ids: `load_dataset` in the project reads them
+    as these names, so the probe does too."""
+    try:
+        features = json.loads((metadata or {})[b"huggingface"])["info"]["features"]
+    except (KeyError, TypeError, ValueError):
+        return {}
+    found = {}
+    for column, feature in features.items():
+        inner = feature.get("feature") if isinstance(feature, dict) else None
+        if isinstance(feature, dict) and feature.get("_type") == "ClassLabel":
+            found[column] = (feature["names"], False)
+        elif isinstance(inner, dict) and inner.get("_type") == "ClassLabel":
+            found[column] = (inner["names"], True)
+    return found
+
+
+def _named(row: dict[str, Any], names: dict[str, tuple[list[str], bool]]) -> dict[str, Any]:
+    for column, (labels, in_lists) in names.items():
+        value = row.get(column)
+        if in_lists and value is not None:
+            row[column] = [_class_name(labels, item) for item in value]
+        elif not in_lists:
+            row[column] = _class_name(labels, value)
+    return row
+
+
+def _class_name(labels: list[str], value: Any) -> Any:
+    """A class id's name; -1 (an unlabelled row) is no label."""
+    return labels[value] if isinstance(value, int) and 0 <= value < len(labels) else None
 
 
 def _iter_delimited(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
