@@ -172,10 +172,13 @@ class TokenClassificationDataset(torch.utils.data.Dataset):
 
     def __init__(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, cfg: Config) -> None:
         label2id = {name: index for index, name in enumerate(cfg.labels)}
+        # Not cfg itself: map's cache key hashes what encode refers to, and a learning_rate change must not
+        # tokenize the data again.
+        max_length = cfg.max_length
 
         def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
             words = [[str(token) for token in tokens] for tokens in batch["tokens"]]
-            encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length)
+            encodings = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
             encodings["labels"] = [
                 align_labels(encodings.word_ids(i), tag_ids(tags, label2id)) for i, tags in enumerate(batch["tags"])
             ]

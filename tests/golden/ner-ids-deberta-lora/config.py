@@ -21,7 +21,10 @@ import yaml
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
 # What data files are named: `data/train.csv` is a missing file, not the hub dataset `train.csv` of `data`.
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".arrow", ".gz", ".conll")
+DATA_SUFFIXES = (
+    ".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".feather", ".gz", ".conll", ".bio",
+    ".iob",
+)  # fmt: skip
 
 
 class SettingError(SystemExit):
@@ -95,7 +98,7 @@ def load_config(overrides: list[str] | None = None, path: Path = CONFIG_PATH) ->
     for key, value in values.items():
         if _is_path_key(key) and isinstance(value, str) and not Path(value).is_absolute():
             local = (path.parent / value).resolve()
-            values[key] = value if is_hub_id(value) and not local.exists() else str(local)
+            values[key] = value if is_hub_id(value) and not local.parent.exists() else str(local)
     typed: dict[str, str] = {}  # override key -> the text as typed, for messages
     for item in sys.argv[1:] if overrides is None else overrides:
         key, value = _parse_override(item, values)
@@ -215,8 +218,8 @@ def _is_path_key(key: str) -> bool:
 
 
 def is_hub_id(value: str) -> bool:
-    """`owner/name`, or `owner/name:config`: a dataset on the Hugging Face Hub, not a path (a file of that name
-    next to config.yaml is read first)."""
+    """`owner/name`, or `owner/name:config`: a dataset on the Hugging Face Hub, not a path (where a folder
+    `owner` is next to config.yaml, the path is read)."""
     parts = value.partition(":")[0].split("/")
     named_like_a_file = Path(parts[-1]).suffix.lower() in DATA_SUFFIXES
     return len(parts) == 2 and all(part and not part.startswith(".") for part in parts) and not named_like_a_file

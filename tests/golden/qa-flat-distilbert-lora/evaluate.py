@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -30,6 +31,8 @@ PAD_LOGIT = -1e4  # fills windows shorter than the batch's longest; never a cand
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+# The official SQuAD script's punctuation: ASCII's only, so `$5` matches `5` and `C++` matches `C`.
+_PUNCTUATION = frozenset(string.punctuation)
 
 
 # --- answer selection -------------------------------------------------------------------------------------
@@ -92,9 +95,17 @@ def answers_for(
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation; punctuation is any Unicode punctuation, so CJK marks go too."""
-    text = "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith("P"))
+    """SQuAD v2.0's official normalisation (evaluate-v2.0.py): lowercase, drop ASCII punctuation, drop the
+    articles a/an/the, collapse whitespace. An extension for CJK text only: its punctuation (，。「」, fullwidth
+    marks) goes too, as CMRC 2018's script drops it; other text scores exactly as the official script."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION and not _cjk_punctuation(ch))
     return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _cjk_punctuation(char: str) -> bool:
+    """A punctuation mark of the CJK Symbols and Punctuation block or of the fullwidth forms."""
+    in_cjk_block = "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef"
+    return in_cjk_block and unicodedata.category(char).startswith("P")
 
 
 def exact_match(prediction: str, gold: str) -> float:
@@ -117,7 +128,8 @@ def score_answers(examples: Iterable[dict[str, Any]], answers: list[dict[str, An
     """Per question: the prediction, the gold answers, and its exact match and F1 against the best of them."""
     scored = []
     for example, answer in zip(examples, answers, strict=True):
-        golds = [gold["text"] for gold in example["answers"]] or [""]
+        # As the official script: a gold answer that normalises to nothing ("The") is dropped; none left is "".
+        golds = [gold["text"] for gold in example["answers"] if normalize_answer(gold["text"])] or [""]
         scored.append(
             {
                 "id": example["id"],

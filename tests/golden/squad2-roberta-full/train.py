@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from config import Config, SettingError, load_config
+from config import Config, SettingError, is_hub_id, load_config
 from data import build_collator, build_datasets
 from evaluate import evaluate
 from model import build_model, load_tokenizer, loss_targets, save_model
@@ -145,6 +145,8 @@ def check_paths(cfg: Config) -> None:
     for key, value in {"train_file": cfg.train_file, "eval_file": cfg.eval_file}.items():
         if key == "eval_file" and value is None:
             continue  # eval_fraction of train_file is held out instead
+        if hasattr(cfg, "train_split") and value and (is_hub_id(value) or is_saved_dataset(Path(value))):
+            continue  # read with datasets (the layouts that have a train_split do)
         if not value or not Path(value).is_file():
             reason = "a folder, not a file" if value and Path(value).is_dir() else "no such file"
             raise SettingError(
@@ -162,6 +164,11 @@ def check_paths(cfg: Config) -> None:
             f"error: `output_dir` must be a folder that can be written to, got {folder} ({reason}); "
             "fix config.yaml or the output_dir= override"
         ) from None
+
+
+def is_saved_dataset(folder: Path) -> bool:
+    """A folder written by `Dataset.save_to_disk` (state.json) or `DatasetDict.save_to_disk`."""
+    return (folder / "state.json").is_file() or (folder / "dataset_dict.json").is_file()
 
 
 def setup_tokenizer(cfg: Config) -> PreTrainedTokenizerBase:

@@ -30,7 +30,7 @@ from datasets.exceptions import DatasetGenerationError
 from sklearn.model_selection import train_test_split
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from config import Config, is_hub_id
+from config import Config, SettingError, is_hub_id
 
 # Fixed so that every run evaluates on the same held-out rows, whatever `seed` trains with.
 SPLIT_SEED = 0
@@ -115,18 +115,16 @@ def read_dataset(
     `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding)."""
     path = Path(source)
     if path.is_dir():
-        saved = load_from_disk(str(path))
-        return saved[split] if isinstance(saved, DatasetDict) else saved
+        return saved_dataset(path, split)
     if not path.exists():
         if is_hub_id(str(source)):
-            name, _, subset = str(source).partition(":")
-            return load_dataset(name, subset or None, split=split, revision=revision)
-        raise FileNotFoundError(f"{path} not found; check train_file/eval_file in config.yaml")
+            return hub_dataset(str(source), split, revision)
+        raise SettingError(f"error: {path} not found; check train_file/eval_file in config.yaml")
     fmt = fmt or guess_format(path)
     try:
         if fmt in ("json", "jsonl") and file_codec(path, encoding) not in ("utf-8", "utf-8-sig"):
             # The json builder decodes other encodings in chunks that can split a character (UTF-16 over 10 MB).
-            return Dataset.from_list(records_of_json(read_text(path, encoding), fmt))
+            return records_dataset(records_of_json(read_text(path, encoding), fmt))
         if fmt in BUILDERS:
             options = builder_options(path, fmt, encoding)
             return load_dataset(BUILDERS[fmt], data_files=str(path), split="train", **options)
@@ -136,6 +134,35 @@ def read_dataset(
         reason = " ".join(str(exc.__cause__ or exc).split())
         raise ValueError(f"{path} cannot be read as {fmt}: {reason}; fix the file or its format") from None
     raise ValueError(f"{path}: unsupported format {fmt!r}; set train_format/eval_format in config.yaml: {FORMATS}")
+
+
+def saved_dataset(folder: Path, split: str) -> Dataset:
+    """A folder written by `Dataset.save_to_disk` (one split) or `DatasetDict.save_to_disk` (read at `split`)."""
+    try:
+        saved = load_from_disk(str(folder))
+    except FileNotFoundError:
+        raise SettingError(f"error: {folder} is a folder, not a saved dataset; point config.yaml at the data") from None
+    if not isinstance(saved, DatasetDict):
+        return saved
+    if split not in saved:
+        raise SettingError(
+            f"error: {folder} has no split {split!r} (it has {', '.join(saved)}); set train_split/eval_split"
+        )
+    return saved[split]
+
+
+def hub_dataset(source: str, split: str, revision: str | None) -> Dataset:
+    """The `split` of a hub dataset (`owner/name` or `owner/name:config`) at `revision`; offline, from the
+    datasets cache of an earlier download."""
+    name, _, subset = source.partition(":")
+    try:
+        return load_dataset(name, subset or None, split=split, revision=revision)
+    except (ConnectionError, FileNotFoundError, ValueError) as error:  # unreachable, unknown, or no such split
+        reason = " ".join(str(error).split())[:300]
+        raise SettingError(
+            f"error: cannot read the hub dataset {source}, split {split!r} ({reason}); check the id, the split "
+            "(train_split/eval_split) and dataset_revision in config.yaml, or download it once online"
+        ) from None
 
 
 def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
@@ -179,6 +206,22 @@ def records_of_json(text: str, fmt: str) -> list[dict[str, Any]]:
     return values
 
 
+def records_dataset(records: list[dict[str, Any]]) -> Dataset:
+    """Records as a Dataset with every key any of them has (Dataset.from_list takes the first record's), a key
+    whose values mix types (1 and "1") as text, as the json builder reads such a column."""
+    keys = dict.fromkeys(key for record in records for key in record)
+    columns = {key: [record.get(key) for record in records] for key in keys}
+    for key, values in columns.items():
+        if len({type(value) for value in values if value is not None}) > 1:
+            columns[key] = [as_text(value) for value in values]
+    return Dataset.from_dict(columns)
+
+
+def as_text(value: Any) -> str | None:
+    """A JSON value as text: a string as it is, a number or a list as JSON (1 as "1")."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def file_codec(path: Path, encoding: str) -> str:
     """The codec that reads a text file: the one its byte-order mark names, else UTF-8 when all of it is UTF-8,
     else `encoding` (the rule read_text follows)."""
@@ -186,7 +229,9 @@ def file_codec(path: Path, encoding: str) -> str:
         start = f.read(4)
         for mark, codec in BYTE_ORDER_MARKS:
             if start.startswith(mark):
-                return "utf-8-sig" if codec == "utf-8-sig" else codec
+                return codec
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            return "utf-8"  # nothing else to fall back to: no need to read the whole file to decide
         f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
@@ -208,8 +253,8 @@ def guess_format(path: str | Path) -> str:
     or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
     else csv."""
     suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
-    if suffixes and suffixes[-1] in (".parquet", ".arrow"):
-        return suffixes[-1][1:]
+    if suffixes and suffixes[-1] in (".parquet", ".arrow", ".feather"):
+        return "parquet" if suffixes[-1] == ".parquet" else "arrow"
     with open_binary(Path(path)) as f:
         first = io.TextIOWrapper(f, encoding="utf-8-sig", errors="replace").read(1 << 16).lstrip().partition("\n")[0]
     if first.startswith(("{", "[")):
@@ -229,10 +274,12 @@ def csv_delimiter(header: str) -> str:
     return ";" if header.count(";") >= header.count("\t") else "\t"
 
 
-def read_records(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Dataset:
-    """The rows of a data file (or of a saved dataset, or the train split of a hub dataset), as read_dataset
-    reads them: for evaluate.py and predict.py, which take a file of the user's."""
-    return read_dataset(path, fmt, encoding)
+def read_records(
+    path: str | Path, fmt: str | None = None, encoding: str = "utf-8", split: str = "train", revision: str | None = None
+) -> Dataset:
+    """The rows of a data file (or of a saved dataset's or a hub dataset's `split`, at `revision`), as
+    read_dataset reads them: for evaluate.py and predict.py, which take data of the user's."""
+    return read_dataset(path, fmt, encoding, split, revision)
 
 
 def label_name(value: Any) -> str:
