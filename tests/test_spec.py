@@ -101,6 +101,7 @@ WRONG_TYPES = {
     "peft": "[1]",
     "eval_data": "{ a = 1 }",
     "eval_fraction": '"0.1"',
+    "data_revision": "40",
     "columns": "5",
     "data_layout": "1.5",
     "header": "[1, 2]",
