@@ -26,6 +26,10 @@ REPO = Path(__file__).parent.parent
 _DATASETS_CACHE = tempfile.mkdtemp(prefix="scaffolder-tests-datasets-")
 os.environ["HF_DATASETS_CACHE"] = _DATASETS_CACHE
 atexit.register(shutil.rmtree, _DATASETS_CACHE, ignore_errors=True)
+# Under pytest-xdist, each worker and the processes it starts compute on one thread: workers with a thread per
+# core each oversubscribe the cores, and tiny models' small matrix products then slow down many times over.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
