@@ -139,11 +139,12 @@ CASES = {
         "avis.csv read as CP1252",
     ),
     "gzip-compressed csv": Case(
-        "text-classification", "avis.csv.gz", gzip.compress(csv_text(AVIS, "avis,note").encode()), "csv", "utf-8", ""
+        "text-classification", "avis.csv.gz", gzip.compress(csv_text(AVIS, "avis,note").encode(), mtime=0),
+        "csv", "utf-8", "",
     ),
     "gzip-compressed tsv in GBK": Case(
         "text-classification", "weibo.tsv.gz",
-        gzip.compress((DATA / "weibo_zh.csv").read_text(encoding="utf-8").replace(",", "\t").encode("gbk")),
+        gzip.compress((DATA / "weibo_zh.csv").read_text(encoding="utf-8").replace(",", "\t").encode("gbk"), mtime=0),
         "tsv", "gb18030", "weibo.tsv.gz read as GB18030",
     ),
     "parquet": Case(
@@ -315,7 +316,7 @@ def test_two_legacy_encodings_in_one_project_are_refused_with_a_conversion(tmp_p
         ("reviews.xlsx", b"PK\x03\x04\x14\x00\x06\x00", r"is a zip archive \(an Excel .xlsx workbook\?\).*CSV UTF-8"),
         (
             "reviews.xlsx.gz",
-            gzip.compress(b"PK\x03\x04\x14\x00\x06\x00"),
+            gzip.compress(b"PK\x03\x04\x14\x00\x06\x00", mtime=0),  # a fixed mtime: the same test id in every worker
             r"is a zip archive \(an Excel .xlsx workbook\?\) inside gzip, not text",
         ),
         ("sst.tsv", (DATA / "sst_like.tsv").read_bytes().decode().encode("utf-16-le"), r"holds NUL bytes: UTF-16"),
