@@ -332,6 +332,34 @@ def tokenizing_processes(rows: int) -> int | None:
     return processes if processes > 1 else None
 
 
+def require_rows(rows: Dataset) -> None:
+    """Refuse an empty split in one line: Dataset.map adds no columns to an empty dataset, so it would fail later."""
+    if not len(rows):
+        raise ValueError("no examples to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+
+
+class TokenizedExamples(torch.utils.data.Dataset):
+    """Examples tokenized by Dataset.map, read from its Arrow table; items are unpadded (the collator pads each
+    batch). `lengths` holds each example's tokens (the map's `length` column), for batching examples of
+    similar length together; `kept_apart` names the map's other columns that are not model inputs."""
+
+    def __init__(self, encoded: Dataset, kept_apart: Sequence[str] = ()) -> None:
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns(["length", *kept_apart])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 class PackedTextDataset(torch.utils.data.Dataset):
     """Blocks of max_length tokens cut from the concatenated documents; items are unpadded (only the last block
     can be shorter than max_length).
@@ -348,8 +376,7 @@ class PackedTextDataset(torch.utils.data.Dataset):
             # The end-of-text token between documents tells the model where one ends and the next begins.
             return {"input_ids": [[*ids, tokenizer.eos_token_id] for ids in tokenizer(texts)["input_ids"]]}
 
-        if not len(rows):  # map adds no columns to an empty dataset
-            raise ValueError("no rows to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+        require_rows(rows)
         documents = rows.map(
             encode,
             batched=True,

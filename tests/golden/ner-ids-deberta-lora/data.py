@@ -380,6 +380,40 @@ def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
     return rows.select(numpy.asarray(indices, dtype=numpy.int64))
 
 
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
+
+
+def require_rows(rows: Dataset) -> None:
+    """Refuse an empty split in one line: Dataset.map adds no columns to an empty dataset, so it would fail later."""
+    if not len(rows):
+        raise ValueError("no examples to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+
+
+class TokenizedExamples(torch.utils.data.Dataset):
+    """Examples tokenized by Dataset.map, read from its Arrow table; items are unpadded (the collator pads each
+    batch). `lengths` holds each example's tokens (the map's `length` column), for batching examples of
+    similar length together; `kept_apart` names the map's other columns that are not model inputs."""
+
+    def __init__(self, encoded: Dataset, kept_apart: Sequence[str] = ()) -> None:
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns(["length", *kept_apart])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 def tag_ids(tags: Sequence[Any] | None, label2id: dict[str, int]) -> list[int]:
     """Tag names as ids; integer tags are ids already (config.yaml `labels` names them)."""
     if tags is None:
@@ -404,7 +438,7 @@ def align_labels(word_ids: list[int | None], tags: list[int]) -> list[int]:
     return labels
 
 
-class TokenClassificationDataset(torch.utils.data.Dataset):
+class TokenClassificationDataset(TokenizedExamples):
     """Tokenized sentences with aligned labels; items are unpadded (the collator pads each batch).
 
     Tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds the tokens of
@@ -425,6 +459,7 @@ class TokenClassificationDataset(torch.utils.data.Dataset):
             encodings["length"] = [len(ids) for ids in encodings["input_ids"]]
             return dict(encodings)
 
+        require_rows(rows)
         encoded = rows.map(
             encode,
             batched=True,
@@ -432,28 +467,7 @@ class TokenClassificationDataset(torch.utils.data.Dataset):
             num_proc=tokenizing_processes(len(rows)),
             desc="Tokenizing",
         )
-        if not len(encoded):  # map adds no columns to an empty dataset
-            raise ValueError("no sentences to tokenize: the split is empty; check train_file/eval_file in config.yaml")
-        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
-        self.lengths = encoded.with_format("numpy")["length"][:]
-        self.data = encoded.remove_columns("length")
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.data[index]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
-        columns = self.data[indices]
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def tokenizing_processes(rows: int) -> int | None:
-    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
-    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
-    return processes if processes > 1 else None
+        super().__init__(encoded)
 
 
 def build_datasets(

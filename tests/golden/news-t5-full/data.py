@@ -321,7 +321,41 @@ def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
     return rows.select(numpy.asarray(indices, dtype=numpy.int64))
 
 
-class Seq2SeqDataset(torch.utils.data.Dataset):
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
+
+
+def require_rows(rows: Dataset) -> None:
+    """Refuse an empty split in one line: Dataset.map adds no columns to an empty dataset, so it would fail later."""
+    if not len(rows):
+        raise ValueError("no examples to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+
+
+class TokenizedExamples(torch.utils.data.Dataset):
+    """Examples tokenized by Dataset.map, read from its Arrow table; items are unpadded (the collator pads each
+    batch). `lengths` holds each example's tokens (the map's `length` column), for batching examples of
+    similar length together; `kept_apart` names the map's other columns that are not model inputs."""
+
+    def __init__(self, encoded: Dataset, kept_apart: Sequence[str] = ()) -> None:
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns(["length", *kept_apart])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+class Seq2SeqDataset(TokenizedExamples):
     """Tokenized inputs with their tokenized targets as `labels`; items are unpadded (the collator pads).
 
     Tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds the input
@@ -345,6 +379,7 @@ class Seq2SeqDataset(torch.utils.data.Dataset):
             encodings["length"] = [len(ids) for ids in encodings["input_ids"]]
             return dict(encodings)
 
+        require_rows(rows)
         encoded = rows.map(
             encode,
             batched=True,
@@ -352,33 +387,12 @@ class Seq2SeqDataset(torch.utils.data.Dataset):
             num_proc=tokenizing_processes(len(rows)),
             desc="Tokenizing",
         )
-        if not len(encoded):  # map adds no columns to an empty dataset
-            raise ValueError("no rows to tokenize: the split is empty; check train_file/eval_file in config.yaml")
-        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
-        self.lengths = encoded.with_format("numpy")["length"][:]
-        self.data = encoded.remove_columns("length")
+        super().__init__(encoded)
 
     @property
     def references(self) -> list[str]:
         """The target texts as written, read when evaluation asks for them (training never does)."""
         return target_texts(self.rows, self.cfg)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.data[index]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
-        columns = self.data[indices]
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def tokenizing_processes(rows: int) -> int | None:
-    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
-    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
-    return processes if processes > 1 else None
 
 
 def tokenizing_settings(cfg: Config) -> Config:

@@ -358,6 +358,34 @@ def tokenizing_processes(rows: int) -> int | None:
     return processes if processes > 1 else None
 
 
+def require_rows(rows: Dataset) -> None:
+    """Refuse an empty split in one line: Dataset.map adds no columns to an empty dataset, so it would fail later."""
+    if not len(rows):
+        raise ValueError("no examples to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+
+
+class TokenizedExamples(torch.utils.data.Dataset):
+    """Examples tokenized by Dataset.map, read from its Arrow table; items are unpadded (the collator pads each
+    batch). `lengths` holds each example's tokens (the map's `length` column), for batching examples of
+    similar length together; `kept_apart` names the map's other columns that are not model inputs."""
+
+    def __init__(self, encoded: Dataset, kept_apart: Sequence[str] = ()) -> None:
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns(["length", *kept_apart])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 def tokenizing_settings(cfg: Config) -> Config:
     """The settings tokenizing reads, alone: Dataset.map's cache key hashes everything its function refers to,
     so with the whole cfg there a change to learning_rate or output_dir would tokenize the data again."""
@@ -501,7 +529,7 @@ def learned_spans(segments: list[tuple[str, bool]]) -> list[tuple[int, int]]:
     return spans
 
 
-class SupervisedDataset(torch.utils.data.Dataset):
+class SupervisedDataset(TokenizedExamples):
     """Tokenized examples with their labels; items are unpadded (the collator pads each batch).
 
     Formatted and tokenized once by `Dataset.map` in batches, in several processes for big data; `lengths` holds
@@ -523,8 +551,7 @@ class SupervisedDataset(torch.utils.data.Dataset):
                 "length": [len(example["input_ids"]) for example in kept],
             }
 
-        if not len(rows):  # map adds no columns to an empty dataset
-            raise ValueError("no rows to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+        require_rows(rows)
         encoded = rows.map(
             encode_batch,
             batched=True,
@@ -540,19 +567,7 @@ class SupervisedDataset(torch.utils.data.Dataset):
                 len(rows),
                 cfg.max_length,
             )
-        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
-        self.lengths = encoded.with_format("numpy")["length"][:]
-        self.data = encoded.remove_columns("length")
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> dict[str, list[int]]:
-        return self.data[index]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, list[int]]]:
-        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
-        return rows_of(self.data[indices])
+        super().__init__(encoded)
 
 
 def rows_of(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:

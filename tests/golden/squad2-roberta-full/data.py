@@ -578,6 +578,40 @@ def select(rows: Dataset, indices: Sequence[int]) -> Dataset:
     return rows.select(numpy.asarray(indices, dtype=numpy.int64))
 
 
+def tokenizing_processes(rows: int) -> int | None:
+    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
+    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
+
+
+def require_rows(rows: Dataset) -> None:
+    """Refuse an empty split in one line: Dataset.map adds no columns to an empty dataset, so it would fail later."""
+    if not len(rows):
+        raise ValueError("no examples to tokenize: the split is empty; check train_file/eval_file in config.yaml")
+
+
+class TokenizedExamples(torch.utils.data.Dataset):
+    """Examples tokenized by Dataset.map, read from its Arrow table; items are unpadded (the collator pads each
+    batch). `lengths` holds each example's tokens (the map's `length` column), for batching examples of
+    similar length together; `kept_apart` names the map's other columns that are not model inputs."""
+
+    def __init__(self, encoded: Dataset, kept_apart: Sequence[str] = ()) -> None:
+        # [:] reads the whole column at once: a lazy Column reads an item at a time, 0.6 ms each.
+        self.lengths = encoded.with_format("numpy")["length"][:]
+        self.data = encoded.remove_columns(["length", *kept_apart])
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch's examples in one read (the DataLoader asks for a batch at once)."""
+        columns = self.data[indices]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 def context_offsets(spans: list[tuple[int, int]], sequence_ids: list[int | None]) -> list[tuple[int, int] | None]:
     """Character spans of a window's context tokens; None for the question and the special tokens."""
     return [tuple(span) if sequence == 1 else None for span, sequence in zip(spans, sequence_ids, strict=True)]
@@ -664,7 +698,7 @@ def window_encoder(tokenizer: PreTrainedTokenizerBase, cfg: Config) -> Callable[
     return encode
 
 
-class QuestionAnsweringDataset(torch.utils.data.Dataset):
+class QuestionAnsweringDataset(TokenizedExamples):
     """Tokenized windows of question + context; items are unpadded (the collator pads each batch).
 
     Tokenized once by `Dataset.map` in batches (a question may become several windows), in several processes for
@@ -691,27 +725,9 @@ class QuestionAnsweringDataset(torch.utils.data.Dataset):
             logger.warning(
                 "%d of %d questions are over max_question_length (%d tokens): cut", cut, len(examples), budget
             )
-        self.lengths = windows.with_format("numpy")["length"][:]
         self.example_ids: list[int] = windows["example_index"][:]
         self.offsets = windows["offsets"]
-        self.data = windows.remove_columns(["length", "question_cut", "example_index", "offsets"])
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.data[index]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        """A batch's windows in one read (the DataLoader asks for a batch at once)."""
-        columns = self.data[indices]
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def tokenizing_processes(rows: int) -> int | None:
-    """Processes for Dataset.map: one per ROWS_PER_PROCESS rows, up to the cores (None: this process only)."""
-    processes = min(os.cpu_count() or 1, rows // ROWS_PER_PROCESS)
-    return processes if processes > 1 else None
+        super().__init__(windows, kept_apart=("question_cut", "example_index", "offsets"))
 
 
 def build_datasets(
