@@ -132,6 +132,11 @@ def check_history(project: Path) -> None:
             f"nothing was changed: `git merge -s ours --allow-unrelated-histories {vcs.GENERATED_BRANCH}` "
             "records the generation as merged without changing your files, then run again"
         )
+    if vcs.rev_or_none(project, "MERGE_HEAD"):
+        raise HistoryError(
+            "a git merge is in progress in this project; nothing was changed: finish it with `git commit` "
+            "(or `git merge --abort`), then run again"
+        )
     index_lock = vcs.git_path(project, "index.lock")
     if index_lock.exists():
         raise HistoryError(
@@ -238,6 +243,7 @@ def recover(project: Path) -> str | None:
     branch_at = vcs.branches(project).get(journal.branch)
     if branch_at is not None and _is_our_merge(project, branch_at, journal):
         # Killed after its merge commit: the regeneration is done but for its record; it is kept as it is.
+        _forget_finished_merge(project, journal)
         note = f"its merge {branch_at[:10]} had finished and is kept"
     elif branch_at == journal.head:
         _refuse_a_tree_in_doubt(project, journal)
@@ -253,6 +259,14 @@ def recover(project: Path) -> str | None:
 def _is_our_merge(project: Path, commit: str, journal: Journal) -> bool:
     parents, message = vcs.commit_info(project, commit)
     return parents == [journal.head, journal.generation] and message.startswith(MERGE_SUBJECT)
+
+
+def _forget_finished_merge(project: Path, journal: Journal) -> None:
+    """A git killed between its merge commit and its cleanup (a signal meant for scaffolder) leaves MERGE_HEAD
+    naming the generation that commit already merged: stale, and in the way of every later merge."""
+    on_branch = vcs.current_branch(project) == journal.branch
+    if on_branch and vcs.rev_or_none(project, "MERGE_HEAD") == journal.generation:
+        vcs.forget_merge(project)
 
 
 def _refuse_a_tree_in_doubt(project: Path, journal: Journal) -> None:

@@ -332,13 +332,20 @@ def merge(project: Path, commit: str, message: str) -> list[str]:
 
     repo = open_repo(project)
     try:
-        repo.git.merge("--no-ff", "--no-edit", "-m", message, commit)
+        # Nothing on a pipe of ours: were scaffolder killed mid-merge, git writing its report to the closed pipe
+        # would die of SIGPIPE after its merge commit, before removing MERGE_HEAD. Quiet, it finishes alone.
+        repo.git.merge("--quiet", "--no-ff", "--no-edit", "-m", message, commit, with_stdout=False)
         return []
     except git.GitCommandError:
         conflicted = repo.git.diff("--name-only", "--diff-filter=U").splitlines()
         if not conflicted:
             raise
         return conflicted
+
+
+def forget_merge(project: Path) -> None:
+    """Drop git's merge state (MERGE_HEAD, MERGE_MSG) and leave the index and the work tree as they are."""
+    open_repo(project).git.merge("--quit")
 
 
 def reset_hard(project: Path, commit: str) -> None:

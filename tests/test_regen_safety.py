@@ -162,6 +162,76 @@ def test_a_journal_whose_branch_was_moved_by_someone_else_is_refused(project: Pa
     assert snapshot(project) == before
 
 
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has finished
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_regen_killed_while_git_merges_leaves_a_finished_merge_that_the_next_run_keeps(project: Path) -> None:
+    # The hook holds git between its merge and its merge commit; scaffolder is killed there, and git goes on.
+    mark = project.parent / "merging"
+    hook = project / ".git" / "hooks" / "pre-merge-commit"
+    hook.write_text(f'#!/bin/sh\necho $PPID > "{mark}.tmp" && mv "{mark}.tmp" "{mark}"\nsleep 1\n')
+    hook.chmod(0o755)
+    command = [sys.executable, "-m", "scaffolder", "regen", str(project), "--no-smoke", "--set", "num_epochs=5"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(600):
+        if mark.exists() or run.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert mark.exists(), run.communicate()
+    run.kill()
+    run.wait()
+    git_pid = int(mark.read_text())
+    for _ in range(200):
+        if not running(git_pid):
+            break
+        time.sleep(0.05)
+    hook.unlink()
+    repo = git.Repo(project)
+    assert repo.head.commit.message.startswith("Merge regenerated project (num_epochs: 3 -> 5)")
+    assert not (project / ".git" / "MERGE_HEAD").exists() and not repo.is_dirty(untracked_files=True)
+    result = regen(project, "--set", "seed=7")
+    assert result.returncode == 0, result.stderr
+    assert "had finished and is kept" in result.stderr
+    config = (project / "config.yaml").read_text()
+    assert "num_epochs: 5" in config and "seed: 7" in config
+
+
+def test_a_merge_committed_by_a_git_that_died_before_its_cleanup_is_kept(project: Path) -> None:
+    # The state a git killed by SIGPIPE after its merge commit leaves: the merge is HEAD, and MERGE_HEAD stays.
+    assert regen(project, "--set", "num_epochs=5", env={"SCAFFOLD_CRASH_AT": "before-merge"}).returncode == 137
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    merge = ["git", "merge", "--no-ff", "--no-edit", "-m", "Merge regenerated project (num_epochs: 3 -> 5)",
+             "scaffold/generated"]  # fmt: skip
+    died = subprocess.run(merge, cwd=project, stdout=write_end, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    repo = git.Repo(project)
+    assert died.returncode == -signal.SIGPIPE and (project / ".git" / "MERGE_HEAD").exists()
+    assert repo.head.commit.parents[1] == repo.commit("scaffold/generated")
+    result = regen(project, "--set", "seed=7")
+    assert result.returncode == 0, result.stderr
+    assert "had finished and is kept" in result.stderr and not (project / ".git" / "MERGE_HEAD").exists()
+    config = (project / "config.yaml").read_text()
+    assert "num_epochs: 5" in config and "seed: 7" in config
+
+
+def test_a_merge_in_progress_of_the_users_own_is_refused_before_anything_moves(project: Path) -> None:
+    repo = git.Repo(project)
+    repo.git.switch("-q", "-c", "side")
+    edit(project, "README.md", "#", "# side:")
+    commit_all(project, "on the side")
+    repo.git.switch("-q", "main")
+    repo.git.merge("--no-ff", "--no-commit", "side")
+    before = snapshot(project)
+    error = one_line_error(regen(project, "--set", "num_epochs=5"), 2)
+    assert "a git merge is in progress" in error and "nothing was changed" in error
+    assert snapshot(project) == before
+
+
 # --- the environment ---------------------------------------------------------------------------------------
 
 
