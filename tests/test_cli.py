@@ -64,7 +64,7 @@ def test_new_without_smoke_commits_a_clean_project_and_prints_json(workdir: Path
     project = workdir / "nested" / "nli"
     assert report["project"] == str(project)
     assert report["generator"] == "jinja" and report["smoke"] is None
-    assert {"train.py", "data.py", "model.py", "evaluate.py", "predict.py", "config.yaml", "scaffold.toml",
+    assert {"train.py", "data.py", "model.py", "evaluation.py", "predict.py", "config.yaml", "scaffold.toml",
             "tests/smoke.py", "pyproject.toml", "README.md"} <= set(report["files"])  # fmt: skip
     repo = git.Repo(project)
     assert repo.head.commit.hexsha == report["commit"]

@@ -222,7 +222,7 @@ def test_the_project_reads_the_rows_the_probe_reported(case: tuple[Case, Path], 
     probed_rows = list(readers.iter_records(path))
     assert len(probed_rows) == plan.train.num_rows
     assert list(data.read_records(cfg.train_file, cfg.train_format, cfg.data_encoding)) == probed_rows
-    # A file given to evaluate.py or predict.py has no format in config.yaml: guessed, to the same rows.
+    # A file given to evaluation.py or predict.py has no format in config.yaml: guessed, to the same rows.
     assert list(data.read_records(cfg.train_file, encoding=cfg.data_encoding)) == probed_rows
 
 

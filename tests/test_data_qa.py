@@ -503,7 +503,7 @@ def read_back(examples: Any) -> list[tuple[str, list[tuple[str, int]]]]:
 @pytest.mark.parametrize("fmt", ["config", None])
 def test_flat_records_read_as_the_json_has_them(tmp_path: Path, project_data, name: str, fmt: str | None) -> None:
     """Through the datasets json builder where Arrow keeps the values as written, else parsed by data.py; with
-    the format config.yaml names, and guessed (a file given to evaluate.py or predict.py)."""
+    the format config.yaml names, and guessed (a file given to evaluation.py or predict.py)."""
     from datasets import Dataset
 
     layout, records, expected = FLAT_FILES[name]

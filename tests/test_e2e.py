@@ -104,7 +104,7 @@ def test_predict_and_evaluate_use_the_saved_model(minilm_project: Path) -> None:
     answer = json.loads(predicted.stdout.strip())
     assert answer["label"] in {"negative", "neutral", "positive"}
     assert abs(sum(answer["scores"].values()) - 1) < 1e-5
-    evaluated = project_python(minilm_project, "evaluate.py", best)
+    evaluated = project_python(minilm_project, "evaluation.py", best)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "macro avg" in evaluated.stdout
     metrics = json.loads((minilm_project.parent / "run" / "metrics.json").read_text())

@@ -83,7 +83,7 @@ def test_real_tagger_finds_entities_with_character_spans(tmp_path: Path) -> None
     for entity in result["entities"]:
         assert text[entity["start"] : entity["end"]] == entity["text"]
     assert ("PER", "Anna Schmidt") in [(e["entity"], e["text"]) for e in result["entities"]]
-    evaluated = project_python(project, "evaluate.py", str(tmp_path / "run" / "best"))
+    evaluated = project_python(project, "evaluation.py", str(tmp_path / "run" / "best"))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f'"eval_f1": {metrics["eval_f1"]}' in evaluated.stdout
 
@@ -104,7 +104,7 @@ def test_real_reader_answers_and_abstains(tmp_path: Path) -> None:
     assert answer["answer"] == "Berlin" and context[answer["start"] : answer["end"]] == "Berlin"
     predictions = tmp_path / "predictions.jsonl"
     best = str(tmp_path / "run" / "best")
-    evaluated = project_python(project, "evaluate.py", best, "--predictions", str(predictions))
+    evaluated = project_python(project, "evaluation.py", best, "--predictions", str(predictions))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f'"eval_f1": {metrics["eval_f1"]}' in evaluated.stdout
     scored = [json.loads(line) for line in predictions.read_text().splitlines()]

@@ -1,5 +1,5 @@
 """Summarization and translation end to end through the CLI: new -> commit -> smoke, then the project's own
-evaluate.py and predict.py on the model its smoke run trained, and its metrics checked against the packages."""
+evaluation.py and predict.py on the model its smoke run trained, and its metrics checked against the packages."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_project_evaluates_and_predicts_with_its_trained_model(tmp_path: Path) -
     assert smoke.returncode == 0, smoke.stdout[-2000:] + smoke.stderr[-2000:]
     best = work / "outputs" / "best"
 
-    evaluated = project_python(project, "evaluate.py", str(best), "--output", str(tmp_path / "eval.jsonl"))
+    evaluated = project_python(project, "evaluation.py", str(best), "--output", str(tmp_path / "eval.jsonl"))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads(evaluated.stdout[evaluated.stdout.index("{") :])
     assert metrics["eval_samples"] == 4  # 10% of 40 rows held out
@@ -90,7 +90,7 @@ def test_project_evaluates_and_predicts_with_its_trained_model(tmp_path: Path) -
 
 
 def project_metrics(tmp_path: Path, task: str, data: Path, code: str) -> object:
-    """Run `code` inside a freshly scaffolded project (its evaluate.py importable) and return what it prints."""
+    """Run `code` inside a freshly scaffolded project (its evaluation.py importable) and return what it prints."""
     result = run_cli("new", "--task", task, "--data", str(data), "--output", "p", "--no-smoke", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run = project_python(tmp_path / "p", "-c", code)
@@ -102,7 +102,7 @@ def test_rouge_matches_rouge_score_on_english_and_scores_chinese_by_character(tm
     code = """
 import json
 from rouge_score import rouge_scorer
-from evaluate import compute_metrics
+from evaluation import compute_metrics
 english = (["They ate fish. The cats were running home."], ["A cat runs home. It ate fish."])
 reference = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True).score(
     english[1][0], english[0][0])
@@ -129,7 +129,7 @@ def test_bleu_uses_the_chinese_tokenizer_for_chinese_targets(tmp_path: Path) -> 
 import json
 import sacrebleu
 from config import load_config
-from evaluate import compute_metrics
+from evaluation import compute_metrics
 cfg = load_config([])
 hypotheses, references = ["我喜欢绿茶。", "火车中午出发了。"], ["我喜欢喝绿茶。", "火车中午出发。"]
 print(json.dumps({

@@ -155,7 +155,7 @@ def test_owner_trains_evaluates_and_generates_from_the_command_line(chat_model: 
     assert metrics["eval_perplexity"] == pytest.approx(math.exp(metrics["eval_loss"]))
     assert "perplexity" in (run / "eval_report.txt").read_text()
 
-    evaluated = project_python(project, "evaluate.py", str(run / "best"))
+    evaluated = project_python(project, "evaluation.py", str(run / "best"))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert f'"eval_loss": {metrics["eval_loss"]}' in evaluated.stdout
 

@@ -35,12 +35,12 @@ def test_add_missing_import_keeps_comments_and_layout() -> None:
         def main():
             return evaluate(json)
     ''')
-    after = add_missing_import.add_imports(before, [("evaluate", "evaluate")])
+    after = add_missing_import.add_imports(before, [("evaluation", "evaluate")])
     assert after == code('''
         """Train."""
 
         import json  # stdlib
-        from evaluate import evaluate
+        from evaluation import evaluate
 
         # the loop
         def main():

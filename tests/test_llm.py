@@ -369,14 +369,14 @@ def test_a_mistake_still_there_after_the_rounds_falls_back_per_file(serve, tmp_p
     def wrong_call_and_smoothing_kept_apart(request: dict[str, Any]) -> Reply:
         files = prompt_files(request)
         config = smoothed(files)["config.yaml"]
-        broken = files["evaluate.py"] + "\n\ndef describe() -> None:\n    print(undefined_name)\n"
-        return files_reply({"config.yaml": config, "evaluate.py": broken})
+        broken = files["evaluation.py"] + "\n\ndef describe() -> None:\n    print(undefined_name)\n"
+        return files_reply({"config.yaml": config, "evaluation.py": broken})
 
     server = serve([wrong_call_and_smoothing_kept_apart], then=Reply(json.dumps({"files": []})))
     files, record = generate(server.url, tmp_path, rounds=1)
-    assert record.rounds == 2 and record.fallback == "files" and record.fallback_files == ["evaluate.py"]
+    assert record.rounds == 2 and record.fallback == "files" and record.fallback_files == ["evaluation.py"]
     assert record.model_files == ["config.yaml"]
-    assert files["evaluate.py"] == reference_of(tmp_path)["evaluate.py"]
+    assert files["evaluation.py"] == reference_of(tmp_path)["evaluation.py"]
     assert errors(files) == []
 
 

@@ -10,6 +10,7 @@ import git
 import pytest
 
 from conftest import DATA, commit_all, edit, run_cli
+from scaffolder import vcs
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -122,6 +123,33 @@ def test_a_renamed_file_receives_the_change(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (project / "README.md").exists()
     assert "LoRA: low-rank adapters" in (project / "docs" / "README.md").read_text()
+
+
+def as_before_the_rename(files: dict[str, str]) -> dict[str, str]:
+    """A generation as scaffolder wrote it when evaluation.py was evaluate.py (and shadowed `evaluate`)."""
+    renamed = {("evaluate.py" if path == "evaluation.py" else path): text for path, text in files.items()}
+    return {path: text.replace("from evaluation import", "from evaluate import") for path, text in renamed.items()}
+
+
+def test_a_project_made_with_evaluate_py_gets_evaluation_py_with_its_edits(project: Path) -> None:
+    repo = git.Repo(project)
+    first = repo.commit("scaffold/generated")
+    files = {b.path: b.data_stream.read().decode() for b in first.tree.traverse() if b.type == "blob"}
+    old = vcs.commit_tree(project, as_before_the_rename(files), first.hexsha, "Regenerate: as an older scaffolder")
+    vcs.move_branch(project, "scaffold/generated", old, first.hexsha)
+    repo.git.merge("-q", "--no-ff", "-m", "Merge regenerated project", "scaffold/generated")
+    assert (project / "evaluate.py").exists() and not (project / "evaluation.py").exists()
+    edit(project, "evaluate.py", "def evaluate(", "# my own metric goes here\ndef evaluate(")
+    commit_all(project, "my metric")
+    before = run_cli("check", str(project), cwd=project.parent)
+    assert before.returncode != 0 and "`scaffold regen` renames evaluate.py to evaluation.py" in before.stdout
+    result = regen(project, "--set", "num_epochs=5")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "evaluate.py").exists()
+    assert "# my own metric goes here\ndef evaluate(" in (project / "evaluation.py").read_text()
+    assert "from evaluation import evaluate" in (project / "train.py").read_text()
+    checked = run_cli("check", str(project), cwd=project.parent)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_works_on_another_branch_with_commits_on_top_and_a_remote(project: Path, tmp_path: Path) -> None:

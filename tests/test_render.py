@@ -182,7 +182,7 @@ def test_config_yaml_reads_back_the_spec_values() -> None:
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_the_evaluate_command_in_config_yaml_never_scores_the_training_file(task: str) -> None:
-    """Without an eval file, the header's evaluate command takes no file: evaluate.py then scores the rows the
+    """Without an eval file, the header's evaluate command takes no file: evaluation.py then scores the rows the
     run held out (naming train_file there scored the model on its own training data)."""
     data = TASK_DATA[task]
     header = render.render(build_plan(ProjectSpec(task=task, train_data=data)), Path("/tmp/p"))["config.yaml"]

@@ -27,7 +27,7 @@ def fix_modules() -> list[ModuleType]:
 @dataclass
 class FixResult:
     files: dict[str, str]
-    applied: list[str] = field(default_factory=list)  # one note per change, e.g. "train.py: import evaluate ..."
+    applied: list[str] = field(default_factory=list)  # one note per change, e.g. "train.py: import evaluation ..."
     remaining: list[Diagnostic] = field(default_factory=list)
 
     @property

@@ -29,11 +29,13 @@ CONTRACT = (
     Entry("model.py", "save_model", (3,), "saves (model, tokenizer, path)"),
     Entry("model.py", "load_trained", (1,), "reloads a saved model from a path"),
     Entry("train.py", "main", (0, 1), "trains; `python train.py key=value` and main(overrides)"),
-    Entry("evaluate.py", "evaluate", (4,), "computes eval_ metrics"),
+    Entry("evaluation.py", "evaluate", (4,), "computes eval_ metrics"),
     Entry("predict.py", "main", (0, 1), "predicts from the command line"),
     Entry("tests/smoke.py", "run", (1,), "the offline smoke run into a work folder"),
 )
-SCRIPTS = ("train.py", "evaluate.py", "predict.py", "tests/smoke.py")  # runnable: need a __main__ guard
+SCRIPTS = ("train.py", "evaluation.py", "predict.py", "tests/smoke.py")  # runnable: need a __main__ guard
+# Contract files under the names older scaffolder versions gave them: a project from then is told how to move on.
+FORMER_NAMES = {"evaluation.py": "evaluate.py"}  # it shadowed the Hugging Face `evaluate` package
 REQUIRED_FILES = ("config.yaml", "scaffold.toml", "pyproject.toml")  # README.md is prose: the user may move it
 CONFIG_OBJECT = "cfg"  # the contract's name for the settings object; `cfg.<key>` must be a config.yaml key
 
@@ -52,6 +54,10 @@ def check(project: Project) -> list[Diagnostic]:
 def _entry(project: Project, entry: Entry) -> Diagnostic | None:
     module = next((m for m in project.modules.values() if m.path == entry.file), None)
     if module is None:
+        former = FORMER_NAMES.get(entry.file)
+        if former in project.files:
+            fix = f"`scaffold regen` renames {former} to {entry.file} (it shadowed a package) and keeps your edits"
+            return Diagnostic(entry.file, 1, "C301", f"{entry.file} is missing (it was {former})", fix)
         return Diagnostic(entry.file, 1, "C301", f"{entry.file} is missing", f"add it with `{entry.name}`: {entry.why}")
     if module.tree is None:
         return None  # the syntax check reports it
