@@ -25,7 +25,7 @@ demo: install
 	@echo "next: cd demo-reviews && ../$(BIN)/python train.py"
 
 test: install lint
-	$(BIN)/python -m pytest -n 2 --durations=10
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 lint: install
 	$(BIN)/ruff check scaffolder tests bench

@@ -12,10 +12,17 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 # Runs a script as __main__ and prints its peak resident memory (MiB) as the last line.
-MEASURED = (
-    "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
-    "print('PEAK_MIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-)
+# A script that ends in sys.exit(0) still gets its line printed.
+MEASURED = """
+import resource, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    if exit.code:
+        raise
+print("PEAK_MIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
 ENV = {"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 

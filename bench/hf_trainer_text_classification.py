@@ -1,7 +1,9 @@
 """The reference side of the benchmark: what a user would otherwise run, the Hugging Face Trainer
 (run_glue.py's recipe: tokenize with datasets-style map up front, DataCollatorWithPadding, AdamW, linear schedule).
 
-    python hf_trainer_reference.py MODEL TRAIN_CSV DEV_CSV OUT_DIR SETTINGS_JSON
+    python hf_trainer_text_classification.py MODEL TRAIN_CSV DEV_CSV OUT_DIR SETTINGS_JSON
+
+SETTINGS_JSON may name text_column and label_column (default text, label) and group_by_length (default false).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from transformers import (
 
 
 class Encoded(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, str]], tokenizer, label2id: dict[str, int], max_length: int) -> None:
-        self.encodings = tokenizer([r["text"] for r in rows], truncation=True, max_length=max_length)
-        self.labels = [label2id[r["label"]] for r in rows]
+    def __init__(self, texts: list[str], labels: list[int], tokenizer, max_length: int) -> None:
+        self.encodings = tokenizer(texts, truncation=True, max_length=max_length)
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -35,16 +37,22 @@ class Encoded(torch.utils.data.Dataset):
         return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
 
 
-def read_csv(path: str) -> list[dict[str, str]]:
+def read_rows(path: str) -> list[dict[str, str]]:
+    """csv, or tsv by its extension (GLUE's files): as run_glue.py's users read them."""
     with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+        return list(csv.DictReader(f, delimiter="\t" if path.endswith(".tsv") else ","))
+
+
+def encode(rows: list[dict[str, str]], text: str, label: str, label2id: dict[str, int], tokenizer, max_length: int):
+    return Encoded([r[text] for r in rows], [label2id[r[label]] for r in rows], tokenizer, max_length)
 
 
 def main() -> None:
     model_name, train_csv, dev_csv, out, settings = sys.argv[1:6]
     s = json.loads(settings)
-    train_rows, dev_rows = read_csv(train_csv), read_csv(dev_csv)
-    labels = sorted({r["label"] for r in train_rows})
+    text, label = s.get("text_column", "text"), s.get("label_column", "label")
+    train_rows, dev_rows = read_rows(train_csv), read_rows(dev_csv)
+    labels = sorted({r[label] for r in train_rows})
     label2id = {name: i for i, name in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(model_name)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -65,13 +73,14 @@ def main() -> None:
         logging_steps=10,
         report_to=[],
         seed=s["seed"],
+        train_sampling_strategy="group_by_length" if s.get("group_by_length") else "random",
         disable_tqdm=True,
     )
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=Encoded(train_rows, tokenizer, label2id, s["max_length"]),
-        eval_dataset=Encoded(dev_rows, tokenizer, label2id, s["max_length"]),
+        train_dataset=encode(train_rows, text, label, label2id, tokenizer, s["max_length"]),
+        eval_dataset=encode(dev_rows, text, label, label2id, tokenizer, s["max_length"]),
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())},
     )

@@ -272,7 +272,7 @@ def header_line(path: Path, codec: str) -> str:
 
 
 def guess_format(path: str | Path) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    """How to read a file that config.yaml does not describe (one given to evaluation.py or predict.py): parquet
     or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
     txt (a .txt file), else csv."""
     suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
@@ -303,7 +303,7 @@ def read_records(
     path: str | Path, fmt: str | None = None, encoding: str = "utf-8", split: str = "train", revision: str | None = None
 ) -> Dataset:
     """The rows of a data file (or of a saved dataset's or a hub dataset's `split`, at `revision`), as
-    read_dataset reads them: for evaluate.py and predict.py, which take data of the user's."""
+    read_dataset reads them: for evaluation.py and predict.py, which take data of the user's."""
     return read_dataset(path, fmt, encoding, split, revision)
 
 

@@ -3,7 +3,7 @@
     python export.py outputs/best outputs/merged
 
 The merged model loads with transformers alone (`AutoModelForSeq2SeqLM.from_pretrained`), needs no peft at
-inference time and runs as fast as the base model. predict.py and evaluate.py accept it in place of the adapter.
+inference time and runs as fast as the base model. predict.py and evaluation.py accept it in place of the adapter.
 """
 
 from __future__ import annotations

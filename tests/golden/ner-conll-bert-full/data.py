@@ -177,7 +177,7 @@ class TokenizedExamples(torch.utils.data.Dataset):
 def tag_ids(tags: Sequence[Any] | None, label2id: dict[str, int]) -> list[int]:
     """Tag names as ids; integer tags are ids already (config.yaml `labels` names them)."""
     if tags is None:
-        raise ValueError("a sentence has no tags; training and evaluate.py need one tag per token")
+        raise ValueError("a sentence has no tags; training and evaluation.py need one tag per token")
     ids = []
     for tag in tags:
         if isinstance(tag, int):

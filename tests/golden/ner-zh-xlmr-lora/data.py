@@ -247,7 +247,7 @@ def header_line(path: Path, codec: str) -> str:
 
 
 def guess_format(path: str | Path) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    """How to read a file that config.yaml does not describe (one given to evaluation.py or predict.py): parquet
     or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
     else csv."""
     suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
@@ -276,7 +276,7 @@ def json_records(path: str | Path, cfg: Config, fmt: str | None) -> list[dict[st
     """The records of a json file (a list of objects, or an object holding one) or of JSON lines (objects one
     after another). `fmt`: config.yaml's train_format or eval_format, or None to tell from the first line."""
     text = read_text(path, cfg.data_encoding)
-    fmt = fmt or json_format(text)  # None: a file given to evaluate.py or predict.py
+    fmt = fmt or json_format(text)  # None: a file given to evaluation.py or predict.py
     try:
         values = json_values(text)
     except ValueError as error:
@@ -335,7 +335,7 @@ def record_rows(path: str | Path, cfg: Config, fmt: str | None, split: str, revi
 
 
 def records_format(path: Path, encoding: str) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    """How to read a file that config.yaml does not describe (one given to evaluation.py or predict.py): parquet
     or arrow by name, else json or jsonl, told apart as scaffold new did."""
     fmt = guess_format(path)
     return fmt if fmt in ("parquet", "arrow") else json_format(read_text(path, encoding))
@@ -417,7 +417,7 @@ class TokenizedExamples(torch.utils.data.Dataset):
 def tag_ids(tags: Sequence[Any] | None, label2id: dict[str, int]) -> list[int]:
     """Tag names as ids; integer tags are ids already (config.yaml `labels` names them)."""
     if tags is None:
-        raise ValueError("a sentence has no tags; training and evaluate.py need one tag per token")
+        raise ValueError("a sentence has no tags; training and evaluation.py need one tag per token")
     ids = []
     for tag in tags:
         if isinstance(tag, int):

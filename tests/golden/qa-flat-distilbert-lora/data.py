@@ -269,7 +269,7 @@ def header_line(path: Path, codec: str) -> str:
 
 
 def guess_format(path: str | Path) -> str:
-    """How to read a file that config.yaml does not describe (one given to evaluate.py or predict.py): parquet
+    """How to read a file that config.yaml does not describe (one given to evaluation.py or predict.py): parquet
     or arrow by name, else from its first line: jsonl (a whole object on it), json, tsv (a tab in it),
     else csv."""
     suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]

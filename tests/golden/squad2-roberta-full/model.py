@@ -1,6 +1,6 @@
 """Tokenizer and model: the pretrained encoder with a span head (answer start and end).
 
-Also saves and reloads the trained model, so that train.py, evaluate.py and predict.py agree on the format.
+Also saves and reloads the trained model, so that train.py, evaluation.py and predict.py agree on the format.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from config import Config, load_config
 from data import QuestionAnsweringDataset, as_examples, build_collator, read_examples
-from evaluate import answers_for
+from evaluation import answers_for
 from model import load_trained
 
 

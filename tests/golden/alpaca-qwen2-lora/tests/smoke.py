@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM
 
 from config import Config
 from data import build_collator, load_splits, make_dataset
-from evaluate import evaluate
+from evaluation import evaluate
 from model import load_trained
 from predict import Generator
 from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer

@@ -24,7 +24,7 @@ from transformers import AutoModelForSeq2SeqLM, set_seed
 
 from config import Config
 from data import Seq2SeqDataset, build_collator, load_splits, source_texts, target_texts
-from evaluate import evaluate
+from evaluation import evaluate
 from model import load_trained
 from predict import Summarizer
 from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer

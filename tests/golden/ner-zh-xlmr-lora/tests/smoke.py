@@ -24,7 +24,7 @@ from transformers import AutoModelForTokenClassification
 
 from config import Config
 from data import TokenClassificationDataset, build_collator, load_splits
-from evaluate import evaluate
+from evaluation import evaluate
 from model import load_trained
 from predict import Tagger
 from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer

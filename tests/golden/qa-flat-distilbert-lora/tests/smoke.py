@@ -26,7 +26,7 @@ from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
 from config import Config
 from data import QuestionAnsweringDataset, build_collator, load_splits
-from evaluate import evaluate
+from evaluation import evaluate
 from model import load_trained
 from predict import QuestionAnswerer
 from tests.tiny import check_same_scores, save_tiny_model, smoke_config, smoke_main, smoke_run, smoke_tokenizer

@@ -24,7 +24,7 @@ from transformers import AutoModelForSequenceClassification
 
 from config import Config
 from data import TextClassificationDataset, build_collator, load_splits
-from evaluate import evaluate
+from evaluation import evaluate
 from model import load_trained
 from predict import Classifier
 from tests.tiny import check_same_scores, save_tiny_model, smoke_main, smoke_run, smoke_tokenizer

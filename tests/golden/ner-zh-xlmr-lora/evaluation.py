@@ -3,7 +3,7 @@
 An entity counts as found only when its type and its exact words match (CoNLL's conlleval rule). Scored on
 words: each word's first sub-word, as training labels them.
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
 """
 
 from __future__ import annotations

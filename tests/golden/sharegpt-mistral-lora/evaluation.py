@@ -1,6 +1,6 @@
 """Evaluation: the mean loss per response token and its perplexity.
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
 
 The loss is averaged over every learned (response) token of the eval set, not per batch, so the number does
 not depend on the batch size or on how the examples fall into batches; perplexity is exp(loss).

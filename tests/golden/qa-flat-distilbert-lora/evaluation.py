@@ -4,7 +4,7 @@ Answers are compared after SQuAD's normalisation (lowercase, no punctuation, no 
 each against its best-matching gold answer; an unanswerable question is right only when the answer is "".
 Chinese and Japanese characters count as words of their own for F1 (those scripts do not separate words).
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE] [--predictions FILE]
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE] [--predictions FILE]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Evaluation: loss, accuracy, macro/weighted F1 and a per-class report.
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
 """
 
 from __future__ import annotations

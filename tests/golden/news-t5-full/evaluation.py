@@ -1,6 +1,6 @@
-"""Evaluation: the loss on the references, then generated translations scored with BLEU and chrF (sacrebleu).
+"""Evaluation: the loss on the references, then generated summaries scored with ROUGE (rouge-score).
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE] [--output predictions.jsonl]
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE] [--output predictions.jsonl]
 (default data: the eval split of config.yaml)
 """
 
@@ -8,25 +8,57 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-import sacrebleu
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from rouge_score import rouge_scorer, tokenizers
 from torch.utils.data import DataLoader
 
 from config import Config
 
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+# Scripts written without spaces between words (Thai, Lao, Khmer, Myanmar, Japanese kana, Chinese characters):
+# each character is a token, as ROUGE is computed for Chinese.
+UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+WORD = re.compile(rf"[{UNSPACED}]|(?:(?![{UNSPACED}])[^\W_])+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
-def compute_metrics(predictions: list[str], references: list[str], tokenize: str) -> dict[str, float]:
-    """Corpus BLEU and chrF as sacrebleu computes them: detokenized text in, its standard tokenization inside,
-    so the numbers compare with published ones."""
-    return {
-        "bleu": sacrebleu.corpus_bleu(predictions, [references], tokenize=tokenize).score,
-        "chrf": sacrebleu.corpus_chrf(predictions, [references]).score,
-    }
+
+class RougeTokenizer:
+    """rouge-score's own tokenizer keeps only a-z and 0-9, so text in any other script would score 0.
+
+    This one tokenizes ASCII words exactly as rouge-score does (lowercased, Porter-stemmed), keeps other words
+    whole, and splits unspaced scripts into characters.
+    """
+
+    def __init__(self) -> None:
+        self.ascii = tokenizers.DefaultTokenizer(use_stemmer=True)
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens = []
+        for word in WORD.findall(text.lower()):
+            tokens += self.ascii.tokenize(word) if word.isascii() else [word]
+        return tokens
+
+
+def sentence_lines(text: str) -> str:
+    """One sentence per line: rougeLsum scores a summary sentence by sentence, split at newlines."""
+    return "\n".join(sentence for sentence in SENTENCE_END.split(text.strip()) if sentence)
+
+
+def compute_metrics(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """ROUGE F1 x 100 per example, averaged over the examples (as summarization papers report it)."""
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=RougeTokenizer())
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for prediction, reference in zip(predictions, references, strict=True):
+        scores = scorer.score(sentence_lines(reference), sentence_lines(prediction))
+        for name in ROUGE_TYPES:
+            totals[name] += scores[name].fmeasure
+    return {name: 100 * total / len(predictions) for name, total in totals.items()}
 
 
 @torch.no_grad()
@@ -56,7 +88,7 @@ def evaluate(
     metrics = {
         # Mean loss per target token over the whole set, however it was batched.
         "loss": (torch.cat(loss_sums).sum() / torch.cat(token_counts).sum()).item(),
-        **compute_metrics(predictions, dataset.references, cfg.bleu_tokenize),
+        **compute_metrics(predictions, dataset.references),
         # Generated tokens per example (padding not counted): a model that stops too early or rambles shows here.
         "gen_len": sum(sum(token != pad_id for token in ids) for ids in generated) / len(generated),
         # eval_samples shows that every example was scored exactly once, whatever the number of processes.

@@ -3,7 +3,7 @@
 An entity counts as found only when its type and its exact words match (CoNLL's conlleval rule). Scored on
 words: each word's first sub-word, as training labels them.
 
-Run on a saved model:  python evaluate.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
+Run on a saved model:  python evaluation.py outputs/best [DATA_FILE]   (default: the eval split of config.yaml)
 """
 
 from __future__ import annotations
@@ -95,10 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config([])
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
-    if args.data_file:  # a hub dataset or saved folder is read at its eval split
-        rows = read_records(args.data_file, cfg, None, cfg.eval_split, cfg.dataset_revision)
-    else:
-        rows = load_splits(cfg)[1]
+    rows = read_records(args.data_file, cfg) if args.data_file else load_splits(cfg)[1]
     dataset = TokenClassificationDataset(rows, tokenizer, cfg)
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
     loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)
