@@ -32,11 +32,11 @@ lint: install
 	$(BIN)/ruff format --check scaffolder tests bench
 	$(BIN)/mypy
 
-# Scaffolded projects against the Hugging Face Trainer (same model, data, hyperparameters; half an hour on a
+# Scaffolded projects against the Hugging Face Trainer (same model, data, hyperparameters; about an hour on a
 # 2-core CPU), `scaffold new` against copier, and the smoke run of every task. Results in bench/results/.
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/text_classification.py --rows 3000
+	$(BIN)/python bench/text_classification.py --data sst2
 	$(BIN)/python bench/token_classification.py --sentences 3000 --repeats 3
 	$(BIN)/python bench/text_generation.py --rows 3000
 	$(BIN)/python bench/scaffold_speed.py --repeats 15
