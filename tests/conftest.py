@@ -111,7 +111,7 @@ class Rendered(NamedTuple):
 
 # The project's own top-level modules (and its tests package): forgotten between renders, so each test imports
 # the project it rendered.
-PROJECT_MODULES = ("config", "data", "model", "evaluate", "predict", "train")
+PROJECT_MODULES = ("config", "data", "model", "evaluation", "predict", "train")
 
 
 def _forget_project_modules() -> None:

@@ -681,9 +681,9 @@ def test_cjk_answers_drop_their_punctuation_and_score_by_character(tmp_path: Pat
 
 
 def project_evaluate(tmp_path: Path, project_data) -> ModuleType:
-    """The evaluate module of a rendered question-answering project."""
+    """The evaluation module of a rendered question-answering project."""
     project_data(DATA / "squad_v2.json")
-    return importlib.import_module("evaluate")
+    return importlib.import_module("evaluation")
 
 
 def test_gold_answers_that_normalise_to_nothing_are_dropped_as_the_official_script_does(
