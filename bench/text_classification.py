@@ -23,7 +23,7 @@ from pathlib import Path
 
 import make_debian
 import make_reviews
-from common import BENCH, run, scaffold, train_scaffolded
+from common import BENCH, last_json, run, scaffold, train_scaffolded
 
 SETTINGS = {"num_epochs": 1, "batch_size": 32, "learning_rate": 5e-5, "max_length": 128, "warmup_ratio": 0.06}
 REFERENCE = "hf_trainer_text_classification.py"
@@ -54,7 +54,7 @@ def datasets(name: str, workdir: Path, data_dir: Path | None, train_rows: int) -
 
 def trainer_side(files: list[str], work: Path, settings: dict) -> dict:
     out, peak = run([str(BENCH / REFERENCE), *files, str(work), json.dumps(settings)], BENCH)
-    result = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith('{"')))
+    result = last_json(out)
     return {"accuracy": result["eval_accuracy"], "samples_per_s": result["train_samples_per_second"], "peak_mib": peak}
 
 
