@@ -212,7 +212,9 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     project = ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=str(Path(cfg.output_dir) / "tensorboard"))
     # Regional compilation: one compile of the transformer block serves every layer, so compiling takes seconds
     # to a minute where the whole model would take several; prepare() applies it.
-    compiled = TorchDynamoPlugin(backend="inductor", use_regional_compilation=True) if cfg.torch_compile else None
+    compiled = None
+    if cfg.torch_compile:
+        compiled = TorchDynamoPlugin(backend=cfg.torch_compile_backend, use_regional_compilation=True)
     accelerator = Accelerator(
         mixed_precision=precision,
         cpu=cpu,

@@ -82,7 +82,12 @@ RULES: dict[str, Rule] = {
     "num_workers": COUNT,
 }
 # Settings that take one of a few words.
-CHOICES = {"mixed_precision": ("auto", "no", "fp16", "bf16"), "report_to": ("tensorboard", "none")}
+CHOICES = {
+    "mixed_precision": ("auto", "no", "fp16", "bf16"),
+    "report_to": ("tensorboard", "none"),
+    # The torch.compile backends that need nothing beyond torch (accelerate's DynamoBackend names them all).
+    "torch_compile_backend": ("inductor", "aot_eager", "eager", "cudagraphs"),
+}
 
 
 class Config(SimpleNamespace):
