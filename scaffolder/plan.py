@@ -70,7 +70,9 @@ def build_plan(spec: ProjectSpec) -> Plan:
     if from_hub:
         probed = _named_for_hub(probed, from_hub, spec.eval_data == spec.train_data)
     train = probed.train
-    _check_sizes(train, probed.eval)
+    packed = spec.task == "text-generation" and probed.updates.get("data_layout", spec.data_layout) == "text"
+    if not packed:
+        _check_sizes(train, probed.eval)
     model = spec.model or probed.default_model
     model = model or (task.multilingual_model if train.non_latin_share > 0.5 else task.default_model)
     family = model_family(model)
@@ -91,6 +93,8 @@ def build_plan(spec: ProjectSpec) -> Plan:
         batch_size=spec.batch_size or task.batch_size,
         learning_rate=spec.learning_rate or task.learning_rate(spec.peft),
     )
+    if packed and probed.eval is None:
+        _check_blocks(train, resolved.max_length or 0)
     if train.target_words_p95 and resolved.max_target_length is None:
         resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
     description = probed.description + ("" if from_hub else _read_as(train, probed.eval))
@@ -128,6 +132,16 @@ def _check_sizes(train: DataSummary, evaluation: DataSummary | None) -> None:
         raise DataError(
             f"{train.path} has {train.num_rows} rows, too few to hold out an eval split; "
             f"add rows (at least {MIN_ROWS_FOR_SPLIT}) or pass --eval-data"
+        )
+
+
+def _check_blocks(train: DataSummary, max_length: int) -> None:
+    """Plain text holds blocks out, not documents: it needs two blocks, one to train on and one to evaluate."""
+    blocks = report.packed_blocks(train, max_length)
+    if blocks < 2:
+        raise DataError(
+            f"{train.path} packs into about {blocks} block of max_length={max_length} tokens, too few to hold one "
+            "out for evaluation; lower --max-length, add text, or pass --eval-data"
         )
 
 

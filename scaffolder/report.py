@@ -44,6 +44,12 @@ def estimated_tokens(words: int) -> int:
     return int(words * TOKENS_PER_WORD) + SPECIAL_TOKENS
 
 
+def packed_blocks(train: DataSummary, max_length: int) -> int:
+    """About how many max_length blocks plain text packs into: every document's tokens and its end-of-text token."""
+    words = sum(length * rows for length, rows in train.input_words.items())
+    return math.ceil((int(words * TOKENS_PER_WORD) + train.num_rows) / max(max_length, 1))
+
+
 # --- what differs by task ---------------------------------------------------------------------------------------
 
 
@@ -86,6 +92,12 @@ class Split:
     name: str  # train or eval
     rows: int  # what training (or evaluation) reads
     source: str  # where the rows come from
+    unit: str = "row"  # or "block": packed plain text, whose blocks are estimated from the words
+
+    @property
+    def amount(self) -> str:
+        """`27 rows`, or `about 9 blocks`."""
+        return plural(self.rows, self.unit) if self.unit == "row" else f"about {plural(self.rows, self.unit)}"
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class DataReport:
 
     def summary(self) -> str:
         """One line for `scaffold new`: the splits, the train lengths, what was found."""
-        splits = ", ".join(f"{s.name} {plural(s.rows, 'row')} ({s.source})" for s in self.splits)
+        splits = ", ".join(f"{s.name} {s.amount} ({s.source})" for s in self.splits)
         words = self.files[0].words
         found = [_found(f) for f in self.findings if f.rows]
         found += [f"{plural(file.empty, 'empty row')} in {file.name}" for file in self.files if file.empty]
@@ -203,7 +215,9 @@ def build(spec: ProjectSpec, train: DataSummary, evaluation: DataSummary | None)
     ]
     report = DataReport(
         task=spec.task,
-        input=rules.input,
+        input="a document (packed with the others into blocks of max_length tokens)"
+        if long_inputs == PACKED
+        else rules.input,
         splits=_splits(spec, rules, names, train, evaluation),
         files=tuple(files),
         max_length=spec.max_length or 0,
@@ -236,6 +250,15 @@ def _splits(
 ) -> tuple[Split, ...]:
     if evaluation is not None:
         return Split("train", train.num_rows, names[0]), Split("eval", evaluation.num_rows, names[1])
+    if spec.task == "text-generation" and spec.data_layout == "text":
+        blocks = packed_blocks(train, spec.max_length or 0)
+        held = max(1, round(spec.eval_fraction * blocks))
+        return (
+            Split(
+                "train", blocks - held, f"{names[0]}'s blocks of {spec.max_length} tokens less the eval blocks", "block"
+            ),
+            Split("eval", held, f"{spec.eval_fraction:.0%} of {names[0]}'s blocks held out, at random", "block"),
+        )
     rows, how = held_out_rows(spec, rules, train)
     fraction = f"{spec.eval_fraction:.0%}"
     return (

@@ -85,6 +85,7 @@ TASKS: dict[str, TaskInfo] = {
         best_metric_by_problem={"multi_label_classification": "eval_micro_f1", "regression": "eval_pearson"},
         learning_rates={"none": 2e-5, "lora": 2e-4},
         pooled_head=True,
+        headerless=True,
     ),
     "token-classification": TaskInfo(
         roles=("tokens", "tags"),

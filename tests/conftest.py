@@ -121,14 +121,14 @@ def _forget_project_modules() -> None:
 
 @pytest.fixture
 def render_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Rendered]]:
-    """render_project(task, train data, *overrides, eval_data=None) -> Rendered: a project rendered in-process
-    into tmp_path / "project", its modules importable (the probe and data.py compared in one process)."""
+    """render_project(task, train data, *overrides, eval_data=None, **spec fields) -> Rendered: a project rendered
+    in-process into tmp_path / "project", its modules importable (the probe and data.py compared in one process)."""
     from scaffolder import render
     from scaffolder.plan import build_plan
     from scaffolder.spec import ProjectSpec
 
-    def build(task: str, train_data: Path, *overrides: str, eval_data: Path | None = None) -> Rendered:
-        plan = build_plan(ProjectSpec(task=task, train_data=train_data, eval_data=eval_data))
+    def build(task: str, train_data: Path, *overrides: str, eval_data: Path | None = None, **spec: Any) -> Rendered:
+        plan = build_plan(ProjectSpec(task=task, train_data=train_data, eval_data=eval_data, **spec))
         folder = tmp_path / "project"
         for relative, text in render.render(plan, folder).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -85,7 +85,10 @@ def test_text_documents_are_split_by_blank_lines_else_by_lines(write_file) -> No
 
 
 def test_column_flags_name_the_roles_and_pick_the_layout(write_file) -> None:
-    path = write_file("odd.jsonl", jsonl([{"ask": f"q{i}", "say": f"a{i}", "body": "b"} for i in range(12)]))
+    path = write_file(
+        "odd.jsonl",
+        jsonl([{"ask": f"q{i}", "say": f"a{i}", "body": f"a few words of body text {i}"} for i in range(12)]),
+    )
     plan = plan_for(path, columns={"instruction": "ask", "response": "say"})
     assert (plan.spec.data_layout, plan.spec.columns) == ("instruction", {"instruction": "ask", "response": "say"})
     assert plan_for(path, columns={"text": "body"}).spec.data_layout == "text"
@@ -249,20 +252,60 @@ def test_plain_text_is_packed_into_blocks_of_the_documents_end_to_end(write_file
     data, cfg = rendered.data, rendered.cfg
     tokenizer = word_tokenizer(documents)
     train, evaluation = data.load_splits(cfg)
-    # Held out as a shuffle of the documents with seed 0 leaves them: eval_fraction of them, at least one.
-    order = random.Random(0).sample(documents, len(documents))
-    held = max(1, round(cfg.eval_fraction * len(documents)))
-    assert (list(train["text"]), list(evaluation["text"])) == (order[held:], order[:held])
+    assert list(train["text"]) == documents and evaluation is None  # blocks are held out after packing
 
-    stream = [token for text in train["text"] for token in [*tokenizer(text)["input_ids"], tokenizer.eos_token_id]]
+    stream = [token for text in documents for token in [*tokenizer(text)["input_ids"], tokenizer.eos_token_id]]
     blocks = [stream[start : start + 8] for start in range(0, len(stream), 8)]
-    expected = random.Random(cfg.seed).sample(blocks, 5)
-    packed = data.make_dataset(train, tokenizer, cfg, cfg.max_train_samples)
+    # Held out as a shuffle of the blocks with seed 0 leaves them: eval_fraction of them, at least one; the
+    # rest, in order, sampled down to max_train_samples with the training seed.
+    order = random.Random(0).sample(range(len(blocks)), len(blocks))
+    held = max(1, round(cfg.eval_fraction * len(blocks)))
+    kept = [blocks[i] for i in sorted(order[held:])]
+    expected = random.Random(cfg.seed).sample(kept, 5)
+    packed, held_out = data.build_datasets(cfg, tokenizer)
     assert [packed[i]["input_ids"] for i in range(len(packed))] == expected
     assert [packed[i]["labels"] for i in range(len(packed))] == expected
     assert list(packed.lengths) == [len(block) for block in expected]
+    assert [held_out[i]["input_ids"] for i in range(len(held_out))] == [blocks[i] for i in sorted(order[:held])]
     whole = data.make_dataset(train, tokenizer, cfg)
     assert [whole[i]["input_ids"] for i in range(len(whole))] == blocks
+
+
+def thirty_three_lines() -> str:
+    """A short story of 33 lines in 3 paragraphs, the size of a first try at continued pre-training."""
+    words = ["the", "harbour", "wind", "boats", "nets", "morning", "old", "keeper", "salt", "grey", "waves", "bell"]
+    rng = random.Random(3)
+    paragraphs = [
+        "\n".join(" ".join(rng.choices(words, k=rng.randint(7, 12))).capitalize() + "." for _ in range(11))
+        for _ in range(3)
+    ]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def test_a_text_of_three_paragraphs_holds_out_blocks_not_paragraphs(write_file, render_project) -> None:
+    path = write_file("story.txt", thirty_three_lines())
+    rendered = render_project("text-generation", path)
+    plan, data, cfg = rendered.plan, rendered.data, rendered.cfg
+    assert plan.train.num_rows == 3 and plan.spec.max_length == 64  # blocks short enough to hold some out
+    train, evaluation = plan.data_report.splits
+    assert (train.unit, evaluation.unit, evaluation.rows) == ("block", "block", 1)
+    tokenizer = word_tokenizer(path.read_text().split())
+    packed, held_out = data.build_datasets(cfg, tokenizer)
+    words = len(path.read_text().split())
+    blocks = -(-(words + 3) // 64)  # each word one token, and an end-of-text token after each paragraph
+    assert (len(packed), len(held_out)) == (blocks - max(1, round(0.1 * blocks)), max(1, round(0.1 * blocks)))
+    starts = sorted([*packed.starts, *held_out.starts])
+    assert starts == list(range(0, words + 3, 64)) and not set(packed.starts) & set(held_out.starts)
+
+
+def test_a_text_too_short_for_two_blocks_is_refused_naming_the_fix(write_file, render_project) -> None:
+    path = write_file("note.txt", "A line.\n\nAnother line.\n\nA third.\n")
+    with pytest.raises(DataError, match=r"note.txt packs into about 1 block of max_length=32 tokens, too few to hold "
+                                        r"one out for evaluation; lower --max-length"):  # fmt: skip
+        build_plan(ProjectSpec(task="text-generation", train_data=path))
+    rendered = render_project("text-generation", write_file("story.txt", thirty_three_lines()), "max_length=1024")
+    with pytest.raises(SystemExit, match=r"packs into 1 block of max_length=1024 tokens, too few to hold one out"):
+        rendered.data.build_datasets(rendered.cfg, word_tokenizer(["a"]))
 
 
 def test_conversations_in_both_message_formats_read_as_written(write_file, render_project) -> None:

@@ -323,11 +323,14 @@ def looks_conll(lines: list[str]) -> bool:
         return False
     widths = {len(fields) for fields in tokens}
     tags = {fields[-1] for fields in tokens}
-    tagged = all(_BIO_TAG.match(tag) for tag in tags) or len(tags) <= max(2, len(tokens) // 3)
+    # Repetition needs lines to repeat in: three two-word lines of prose ("A line.") have at most three "tags".
+    repeated = len(tokens) >= REPEATED_TAG_LINES and len(tags) <= len(tokens) // 3
+    tagged = all(_BIO_TAG.match(tag) for tag in tags) or repeated
     return len(widths) == 1 and 2 <= min(widths) <= 10 and tagged
 
 
 _BIO_TAG = re.compile(r"^(O|[BIESLU][-_].+)$")  # IOB, IOB2, BIOES, BILOU
+REPEATED_TAG_LINES = 6  # token lines needed to call tags without B-/I- prefixes tags by their repeating
 
 
 def delimiter(header: str) -> str:

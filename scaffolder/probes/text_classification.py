@@ -10,13 +10,14 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats
-from scaffolder.probes.readers import data_format, is_number, iter_records, read_sample
+from scaffolder.probes import DataSummary, Probed, TextStats, headerless, word_count
+from scaffolder.probes.readers import data_format, is_number
 from scaffolder.spec import ProjectSpec
 
 # Header names, most specific first. Matching ignores case.
@@ -60,15 +61,15 @@ class Columns:
 
 
 def probe(spec: ProjectSpec) -> Probed:
-    sample = read_sample(spec.train_data)
+    sample = headerless.sample(spec.train_data, spec.header, suggest_header)
     given = spec.columns
     columns = infer_columns(sample, spec.train_data, given.get("text"), given.get("text_pair"), given.get("label"))
     problem = spec.problem_type or problem_type(sample, columns.label)
-    train = summarize(spec.train_data, columns, problem)
+    train = summarize(spec.train_data, columns, problem, spec.header)
     evaluation = None
     if spec.eval_data:
-        _check_eval_columns(spec.eval_data, columns)
-        evaluation = summarize(spec.eval_data, columns, problem)
+        _check_eval_columns(spec.eval_data, columns, spec.header)
+        evaluation = summarize(spec.eval_data, columns, problem, spec.header)
     if problem != REGRESSION:
         _check_classes(train, columns)
     labels = () if problem == REGRESSION else _labels(spec, train, evaluation)
@@ -132,8 +133,8 @@ def label_list(value: Any) -> list[Any] | None:
     return None
 
 
-def _check_eval_columns(path: Path, columns: Columns) -> None:
-    sample = read_sample(path)
+def _check_eval_columns(path: Path, columns: Columns, header: Sequence[str]) -> None:
+    sample = headerless.sample(path, header, suggest_header)
     missing = [name for name in (columns.text, columns.text_pair, columns.label) if name and name not in sample[0]]
     if missing:
         raise DataError(
@@ -201,6 +202,42 @@ def infer_columns(
     if label in (text, text_pair):
         raise DataError(f"{path}: column `{label}` cannot be both text and label; pass --text-column/--label-column")
     return Columns(text=text, text_pair=text_pair, label=label, guessed=tuple(guessed))
+
+
+def suggest_header(rows: list[list[str]]) -> str:
+    """The --header for a file without a header row (GLUE's CoLA, AG News and Yelp as distributed): `label` for a
+    column of a few repeated values (the fewest; coded as numbers first), `text` for the longest texts, `text_pair`
+    for a second column of sentences (a premise and its hypothesis), `columnN` for any other."""
+    width = max(len(fields) for fields in rows)
+    values = [[fields[i].strip() if i < len(fields) else "" for fields in rows] for i in range(width)]
+    classes = [i for i in range(width) if _class_values(values[i])]
+    label = min(classes, key=lambda i: (len(set(values[i])), not all(map(is_number, values[i])), i), default=None)
+    texts = sorted(
+        (i for i in range(width) if i != label and _mean_words(values[i]) >= SENTENCE_WORDS),
+        key=lambda i: -sum(map(len, values[i])),
+    )
+    names: dict[int | None, str] = {label: "label", **dict(zip(texts[:2], ("text", "text_pair"), strict=False))}
+    header = ",".join(names.get(i, f"column{i + 1}") for i in range(width))
+    if label is None or not texts:
+        missing = "a column of repeated classes (name it label)" if label is None else "a column of text (name it text)"
+        return f"name its {width} columns in order (--header {header}); no column looks like {missing}"
+    return (
+        f"name its {width} columns in order: --header {header} (read as: `label` the column of few repeated "
+        "values, `text` the longest texts; reorder the names if not)"
+    )
+
+
+# A column of text averages at least this many words a row (a class name has one or two).
+SENTENCE_WORDS = 3
+
+
+def _class_values(values: list[str]) -> bool:
+    present = [value for value in values if value]
+    return len(present) > len(values) / 2 and 1 < len(set(present)) <= max(2, len(values) // 2)
+
+
+def _mean_words(values: list[str]) -> float:
+    return sum(map(word_count, values)) / max(len(values), 1)
 
 
 def guess_warnings(columns: Columns, names: list[str]) -> list[str]:
@@ -334,13 +371,13 @@ def _missing_words(value: Any) -> str:
     return f"the label is `{shown}`, a missing value"
 
 
-def summarize(path: Path, columns: Columns, problem: str = SINGLE) -> DataSummary:
+def summarize(path: Path, columns: Columns, problem: str = SINGLE, header: Sequence[str] = ()) -> DataSummary:
     """One pass over the file: row count, label counts, text lengths, script."""
     labels: Counter[str] = Counter()
     stats = TextStats()
     fields: tuple[str, ...] = ()
     missing: dict[int, Any] = {}  # row -> its missing label, all reported at once
-    for row, record in enumerate(iter_records(path), start=1):
+    for row, record in enumerate(headerless.records(path, header, suggest_header), start=1):
         fields = fields or tuple(record)
         for name in (columns.text, columns.text_pair, columns.label):
             if name is not None and name not in record:

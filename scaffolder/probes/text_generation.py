@@ -8,6 +8,7 @@ names the columns instead (roles: instruction, input, response; messages; text).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ ROLE_NAMES = {
 # system prompt that some chat templates insert (Qwen2.5's is 14 words).
 TEMPLATE_WORDS_PER_MESSAGE = 4
 TEMPLATE_WORDS_PER_EXAMPLE = 16
+# Plain text is cut into at least this many blocks where the task's longest max_length would make fewer: a
+# 30-line file becomes blocks of 64 tokens, not one block, so that some can be held out for evaluation.
+PACKED_BLOCKS = 10
 
 
 @dataclass(frozen=True)
@@ -231,9 +235,10 @@ def _text(record: dict[str, Any], column: str, path: Path, row: int) -> str:
 
 
 def _packed(summary: DataSummary, stats: TextStats) -> DataSummary:
-    """Plain text trains on max_length blocks of the concatenated documents: one model input spans the corpus,
-    so the whole corpus's word count decides max_length (up to the task's cap)."""
-    return replace(summary, words_p95=sum(stats.inputs))
+    """Plain text trains on max_length blocks of the concatenated documents, so a model input is a block: the
+    corpus's word count over PACKED_BLOCKS decides max_length (up to the task's cap), so that a text too short
+    to fill that many blocks of the cap is cut into shorter ones, some of which are held out for evaluation."""
+    return replace(summary, words_p95=math.ceil(sum(stats.inputs) / PACKED_BLOCKS))
 
 
 def normalize_messages(value: Any, path: Path, row: int) -> list[dict[str, str]]:

@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision)
     else:
         rows = load_splits(cfg)[1]
+    dataset = make_dataset(rows, tokenizer, cfg)
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
-    loader = DataLoader(make_dataset(rows, tokenizer, cfg), batch_size=cfg.eval_batch_size, collate_fn=collator)
+    loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)
     model, loader = accelerator.prepare(model, loader)
     metrics, text = evaluate(model, loader, accelerator, cfg)
     accelerator.print(text)

@@ -1,9 +1,11 @@
-"""Data: read the data into a Hugging Face `datasets.Dataset`, split by document, tokenize once, and pack the text
-into max_length blocks.
+"""Data: read the data into a Hugging Face `datasets.Dataset`, tokenize once, pack the text into max_length blocks,
+and hold blocks out for evaluation.
 
 Continued pre-training: every document is tokenized, ended with the end-of-text token, and the documents are
 concatenated and cut into blocks of max_length tokens, so no compute goes to padding. A block can span the end of
-one document and the start of the next (the end-of-text token marks the seam); every token is learned.
+one document and the start of the next (the end-of-text token marks the seam); every token is learned. Without
+an eval_file, eval_fraction of the blocks is held out, so a text of a few long documents (a book's chapters)
+evaluates on text it does not train on as a corpus of many does.
 
 Files are read into Arrow tables that are memory-mapped from the datasets cache (a txt file is read here, a
 document per record), and tokenized once with `Dataset.map` (cached there too: a second run starts at once); the
@@ -13,6 +15,7 @@ blocks are read from the tokenized documents, so no list of the whole token stre
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import gzip
 import io
@@ -104,6 +107,7 @@ def read_dataset(
     encoding: str = "utf-8",
     split: str = "train",
     revision: str | None = None,
+    header: Sequence[str] | None = None,
 ) -> Dataset:
     """A data source's rows, memory-mapped from Arrow (a file of millions of rows need not fit in memory).
 
@@ -111,7 +115,8 @@ def read_dataset(
     `train.csv.gz`), a folder written by `Dataset.save_to_disk`, or a dataset on the Hugging Face Hub
     (`stanfordnlp/sst2`, or `name:config`) whose `split` is read at `revision` (config.yaml pins it). `fmt`
     says how a file is read (config.yaml's train_format or eval_format; None: guessed from its first line) and
-    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding)."""
+    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding). `header` names the columns, in
+    order, of a csv or tsv file without a header row (config.yaml's header)."""
     path = Path(source)
     if path.is_dir():
         return saved_dataset(path, split)
@@ -127,7 +132,7 @@ def read_dataset(
             # The json builder decodes other encodings in chunks that can split a character (UTF-16 over 10 MB).
             return records_dataset(records_of_json(read_text(path, encoding), fmt))
         if fmt in BUILDERS:
-            options = builder_options(path, fmt, encoding)
+            options = builder_options(path, fmt, encoding, header)
             return load_dataset(BUILDERS[fmt], data_files=str(path), split="train", **options)
         if fmt == "json":
             return load_dataset("json", data_files=str(path), split="train", **json_options(path, encoding))
@@ -166,8 +171,9 @@ def hub_dataset(source: str, split: str, revision: str | None) -> Dataset:
         ) from None
 
 
-def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
-    """How the csv and json builders read a text file like scaffold new read it."""
+def builder_options(path: Path, fmt: str, encoding: str, header: Sequence[str] | None = None) -> dict[str, Any]:
+    """How the csv and json builders read a text file like scaffold new read it; `header` names the columns of
+    a csv or tsv file whose first line is data."""
     if fmt in ("parquet", "arrow"):
         return {}
     codec = file_codec(path, encoding)
@@ -176,8 +182,10 @@ def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
     # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
     delimiter = "\t" if fmt == "tsv" else csv_delimiter(header_line(path, codec))
     options = {"sep": delimiter, "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL}
+    if header:
+        options["column_names"] = list(header)  # and no line is read as column names
     # Every column as text, as written: pandas would read "NA", "null" and "" as missing and "007" as 7.
-    columns = pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
+    columns = header or pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
     features = Features({name: Value("string") for name in columns})
     return {**options, "encoding": codec, "features": features, "keep_default_na": False, "na_filter": False}
 
@@ -297,19 +305,21 @@ def split_documents(text: str) -> list[str]:
     return [document for document in documents if document.strip()]
 
 
-def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
-    """Train and eval rows: eval_file when set, else a random eval_fraction held out of train_file."""
+def load_splits(cfg: Config) -> tuple[Dataset, Dataset | None]:
+    """Train and eval documents: eval_file's when set; else None, and build_datasets holds blocks out of the
+    packed train_file. max_train_samples and max_eval_samples count blocks, so they apply after packing."""
     train = read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision)
-    if cfg.eval_file:
-        evaluation = read_dataset(
-            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision
-        )
-    else:
-        order = random.Random(SPLIT_SEED).sample(range(len(train)), len(train))
-        held_out = max(1, round(cfg.eval_fraction * len(train)))
-        train, evaluation = select(train, order[held_out:]), select(train, order[:held_out])
-    # max_train_samples and max_eval_samples count blocks, so they apply after packing.
+    if not cfg.eval_file:
+        return train, None
+    evaluation = read_dataset(cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision)
     return train, evaluation
+
+
+def held_out_order(size: int, fraction: float) -> tuple[list[int], list[int]]:
+    """(kept, held out): a fixed random `fraction` of range(size) held out, at least one."""
+    order = random.Random(SPLIT_SEED).sample(range(size), size)
+    held_out = max(1, round(fraction * size))
+    return order[held_out:], order[:held_out]
 
 
 def sample_indices(size: int, limit: int | None, seed: int) -> list[int] | None:
@@ -387,10 +397,19 @@ class PackedTextDataset(torch.utils.data.Dataset):
         # Every token id of every document in order: the column's lists flattened, without a copy.
         self.stream = pyarrow.compute.list_flatten(documents.data.column("input_ids"))
         self.block_size = cfg.max_length
-        starts = numpy.arange(0, len(self.stream), cfg.max_length)
-        chosen = sample_indices(len(starts), limit, cfg.seed)
+        self._use(numpy.arange(0, len(self.stream), cfg.max_length), limit, cfg.seed)
+
+    def _use(self, starts: numpy.ndarray, limit: int | None, seed: int) -> None:
+        """Train on the blocks that begin at `starts`: all of them, or a seeded sample of `limit`."""
+        chosen = sample_indices(len(starts), limit, seed)
         self.starts = starts if chosen is None else starts[chosen]
-        self.lengths = numpy.minimum(cfg.max_length, len(self.stream) - self.starts)
+        self.lengths = numpy.minimum(self.block_size, len(self.stream) - self.starts)
+
+    def subset(self, blocks: Sequence[int], limit: int | None, seed: int) -> PackedTextDataset:
+        """These of its blocks (indices into this dataset), at most `limit` of them; the tokens are shared."""
+        part = copy.copy(self)
+        part._use(self.starts[numpy.sort(numpy.asarray(blocks, dtype=numpy.int64))], limit, seed)
+        return part
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -408,10 +427,23 @@ def make_dataset(
 
 
 def build_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> tuple[PackedTextDataset, PackedTextDataset]:
+    """Train and eval blocks: eval_file's blocks when set, else eval_fraction of train_file's blocks held out."""
     train_rows, eval_rows = load_splits(cfg)
+    if eval_rows is not None:
+        return (
+            make_dataset(train_rows, tokenizer, cfg, cfg.max_train_samples),
+            make_dataset(eval_rows, tokenizer, cfg, cfg.max_eval_samples),
+        )
+    packed = make_dataset(train_rows, tokenizer, cfg)
+    if len(packed) < 2:
+        raise SettingError(
+            f"error: {cfg.train_file} packs into {len(packed)} block of max_length={cfg.max_length} tokens, too few "
+            "to hold one out for evaluation; lower max_length or set eval_file"
+        )
+    kept, held_out = held_out_order(len(packed), cfg.eval_fraction)
     return (
-        make_dataset(train_rows, tokenizer, cfg, cfg.max_train_samples),
-        make_dataset(eval_rows, tokenizer, cfg, cfg.max_eval_samples),
+        packed.subset(kept, cfg.max_train_samples, cfg.seed),
+        packed.subset(held_out, cfg.max_eval_samples, cfg.seed),
     )
 
 

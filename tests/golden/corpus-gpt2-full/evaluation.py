@@ -71,7 +71,7 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from config import load_config
-    from data import build_collator, load_splits, make_dataset, read_records
+    from data import build_collator, build_datasets, make_dataset, read_records
     from model import load_trained
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,10 +83,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, tokenizer = load_trained(args.model_dir)
     if args.data_file:  # a hub dataset or saved folder is read at its eval split
         rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision)
-    else:
-        rows = load_splits(cfg)[1]
+        dataset = make_dataset(rows, tokenizer, cfg)
+    else:  # eval_file's blocks, or the blocks the run held out of train_file
+        dataset = build_datasets(cfg, tokenizer)[1]
     collator = build_collator(tokenizer, accelerator.device.type == "cuda")
-    loader = DataLoader(make_dataset(rows, tokenizer, cfg), batch_size=cfg.eval_batch_size, collate_fn=collator)
+    loader = DataLoader(dataset, batch_size=cfg.eval_batch_size, collate_fn=collator)
     model, loader = accelerator.prepare(model, loader)
     metrics, text = evaluate(model, loader, accelerator, cfg)
     accelerator.print(text)

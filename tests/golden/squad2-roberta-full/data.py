@@ -125,6 +125,7 @@ def read_dataset(
     encoding: str = "utf-8",
     split: str = "train",
     revision: str | None = None,
+    header: Sequence[str] | None = None,
 ) -> Dataset:
     """A data source's rows, memory-mapped from Arrow (a file of millions of rows need not fit in memory).
 
@@ -132,7 +133,8 @@ def read_dataset(
     `train.csv.gz`), a folder written by `Dataset.save_to_disk`, or a dataset on the Hugging Face Hub
     (`stanfordnlp/sst2`, or `name:config`) whose `split` is read at `revision` (config.yaml pins it). `fmt`
     says how a file is read (config.yaml's train_format or eval_format; None: guessed from its first line) and
-    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding)."""
+    `encoding` reads a text file that is not UTF-8 (config.yaml's data_encoding). `header` names the columns, in
+    order, of a csv or tsv file without a header row (config.yaml's header)."""
     path = Path(source)
     if path.is_dir():
         return saved_dataset(path, split)
@@ -146,7 +148,7 @@ def read_dataset(
             # The json builder decodes other encodings in chunks that can split a character (UTF-16 over 10 MB).
             return records_dataset(records_of_json(read_text(path, encoding), fmt))
         if fmt in BUILDERS:
-            options = builder_options(path, fmt, encoding)
+            options = builder_options(path, fmt, encoding, header)
             return load_dataset(BUILDERS[fmt], data_files=str(path), split="train", **options)
         if fmt == "json":
             return load_dataset("json", data_files=str(path), split="train", **json_options(path, encoding))
@@ -185,8 +187,9 @@ def hub_dataset(source: str, split: str, revision: str | None) -> Dataset:
         ) from None
 
 
-def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
-    """How the csv and json builders read a text file like scaffold new read it."""
+def builder_options(path: Path, fmt: str, encoding: str, header: Sequence[str] | None = None) -> dict[str, Any]:
+    """How the csv and json builders read a text file like scaffold new read it; `header` names the columns of
+    a csv or tsv file whose first line is data."""
     if fmt in ("parquet", "arrow"):
         return {}
     codec = file_codec(path, encoding)
@@ -195,8 +198,10 @@ def builder_options(path: Path, fmt: str, encoding: str) -> dict[str, Any]:
     # GLUE-style TSV holds bare quotes inside sentences: quotes are not special there.
     delimiter = "\t" if fmt == "tsv" else csv_delimiter(header_line(path, codec))
     options = {"sep": delimiter, "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL}
+    if header:
+        options["column_names"] = list(header)  # and no line is read as column names
     # Every column as text, as written: pandas would read "NA", "null" and "" as missing and "007" as 7.
-    columns = pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
+    columns = header or pandas.read_csv(path, nrows=0, encoding=codec, **options).columns
     features = Features({name: Value("string") for name in columns})
     return {**options, "encoding": codec, "features": features, "keep_default_na": False, "na_filter": False}
 

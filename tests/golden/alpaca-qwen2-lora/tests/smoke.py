@@ -53,9 +53,8 @@ def run(workdir: Path) -> dict[str, Any]:
 def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list[str]:
     """The saved best model, reloaded from disk, scores the eval slice as training did and generates text."""
     model, tokenizer = load_trained(output_dir / "best")
-    eval_rows = load_splits(cfg)[1]
     loader = DataLoader(
-        make_dataset(eval_rows, tokenizer, cfg),
+        make_dataset(load_splits(cfg)[1], tokenizer, cfg),
         batch_size=cfg.eval_batch_size,
         collate_fn=build_collator(tokenizer, on_gpu=False),
     )

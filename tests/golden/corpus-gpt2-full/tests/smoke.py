@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForCausalLM
 
 from config import Config
-from data import build_collator, load_splits, make_dataset
+from data import build_collator, build_datasets, load_splits
 from evaluation import evaluate
 from model import load_trained
 from predict import Generator
@@ -51,9 +51,8 @@ def run(workdir: Path) -> dict[str, Any]:
 def check_reload(cfg: Config, output_dir: Path, metrics: dict[str, Any]) -> list[str]:
     """The saved best model, reloaded from disk, scores the eval slice as training did and generates text."""
     model, tokenizer = load_trained(output_dir / "best")
-    eval_rows = load_splits(cfg)[1]
     loader = DataLoader(
-        make_dataset(eval_rows, tokenizer, cfg, cfg.max_eval_samples),
+        build_datasets(cfg, tokenizer)[1],
         batch_size=cfg.eval_batch_size,
         collate_fn=build_collator(tokenizer, on_gpu=False),
     )
