@@ -199,7 +199,8 @@ def smoke_run(
     **settings: Any,
 ) -> dict[str, Any]:
     """The run every task's smoke test makes: build the tiny model, train it with train.py, then check the loss,
-    the metrics and (task by task, `check_reload`) that the saved model reloads and predicts as trained."""
+    the metrics and (task by task, `check_reload`) that the saved model reloads and predicts
+    as trained."""
     started = time.perf_counter()
     cfg = smoke_config(workdir, **settings)
     set_seed(cfg.seed)  # the tiny model's random weights: a smoke run gives the same losses every time

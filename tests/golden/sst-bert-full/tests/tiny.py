@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, set_seed
 
@@ -47,6 +49,8 @@ SMOKE_SETTINGS = {
     "mixed_precision": "no",
 }
 LOSS_DROP = 0.05  # the last quarter of the steps must average this much below the first
+# The modules of a task head, as transformers names them across families (the span head is qa_outputs).
+HEAD_MODULES = ("classifier", "score", "qa_outputs")
 
 
 def smoke_config(workdir: Path, **settings: Any) -> Config:
@@ -184,6 +188,27 @@ def check_same_scores(reloaded: dict[str, Any], trained: dict[str, Any]) -> list
     ]
 
 
+def check_head_trained(model_dir: Path, output_dir: Path) -> list[str]:
+    """The saved task head differs from the tiny model's random one. A head that never trained (frozen, or left
+    out of an adapter's modules_to_save) leaves a model that cannot have learned the task; the loss alone can
+    still fall around it, as the body learns to fit a fixed random classifier."""
+    initial = load_file(model_dir / "model.safetensors")
+    saved: dict[str, torch.Tensor] = {}
+    for file in sorted((output_dir / "best").glob("*.safetensors")):
+        saved.update(load_file(file))
+    head = {
+        name.removeprefix("base_model.model."): weights
+        for name, weights in saved.items()
+        if set(name.split(".")) & set(HEAD_MODULES)
+    }
+    compared = [name for name in head if name in initial]
+    if not compared:
+        return [f"the saved model has no task head ({', '.join(HEAD_MODULES)}) to compare with the tiny model's"]
+    if all(torch.equal(head[name], initial[name]) for name in compared):
+        return ["the task head did not train: its saved weights are the tiny model's random initial ones"]
+    return []
+
+
 def smoke_run(
     workdir: Path,
     build_tiny_model: Callable[[Config, Path], None],
@@ -192,7 +217,8 @@ def smoke_run(
     **settings: Any,
 ) -> dict[str, Any]:
     """The run every task's smoke test makes: build the tiny model, train it with train.py, then check the loss,
-    the metrics and (task by task, `check_reload`) that the saved model reloads and predicts as trained."""
+    the metrics, that the task head trained and (task by task, `check_reload`) that the saved model reloads and predicts
+    as trained."""
     started = time.perf_counter()
     cfg = smoke_config(workdir, **settings)
     set_seed(cfg.seed)  # the tiny model's random weights: a smoke run gives the same losses every time
@@ -201,6 +227,7 @@ def smoke_run(
     cfg, metrics, losses = train_tiny(cfg, model_dir)
     failures = check_losses(losses) + check_metrics(metrics, expected_metrics)
     failures += check_reload(cfg, Path(cfg.output_dir), metrics)
+    failures += check_head_trained(model_dir, Path(cfg.output_dir))
     return {
         "passed": not failures,
         "failures": failures,
