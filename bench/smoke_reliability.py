@@ -42,7 +42,7 @@ SHAPES = {
     "text-generation": [
         ("chat", "chat_support.jsonl", []),
         ("alpaca-gpt2", "alpaca_mixed.jsonl", ["--model", "openai-community/gpt2"]),
-    ],  # fmt: skip
+    ],
     "summarization": [("news-en", "news_summaries.csv", []), ("dialogue-zh", "dialogue_zh.jsonl", [])],
     "translation": [("wmt-en-de", "wmt_en_de.jsonl", []), ("en-zh", "en_zh.csv", [])],
 }
