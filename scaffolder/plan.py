@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scaffolder import probes, report
+from scaffolder import probes, report, tokens
 from scaffolder.errors import DataError, SpecError
+from scaffolder.model_files import hub_cache, model_file
 from scaffolder.probes import DataSummary, Probed, readers
 from scaffolder.probes.hub import HubData, export_splits
 from scaffolder.spec import ProjectSpec, is_hub_dataset, is_local_model
@@ -84,11 +84,12 @@ def build_plan(spec: ProjectSpec) -> Plan:
     refusal = peft_refusal(task, spec.peft, family)
     if refusal:
         raise SpecError(refusal)
+    counted = None if packed else tokens.count(model, spec.task, train)  # packed text: blocks, not rows
     resolved = replace(
         spec,
         **probed.updates,
         model=model,
-        max_length=spec.max_length or _max_length(train.words_p95, task.max_length_cap),
+        max_length=spec.max_length or _max_length(train.words_p95, task.max_length_cap, counted),
         num_epochs=spec.num_epochs or task.num_epochs,
         batch_size=spec.batch_size or task.batch_size,
         learning_rate=spec.learning_rate or task.learning_rate(spec.peft),
@@ -96,7 +97,9 @@ def build_plan(spec: ProjectSpec) -> Plan:
     if packed and probed.eval is None:
         _check_blocks(train, resolved.max_length or 0)
     if train.target_words_p95 and resolved.max_target_length is None:
-        resolved = replace(resolved, max_target_length=_max_length(train.target_words_p95, task.max_length_cap))
+        target_tokens = tokens.p95(counted.targets) if counted and counted.targets else None
+        length = _fit(target_tokens or report.estimated_tokens(train.target_words_p95), task.max_length_cap)
+        resolved = replace(resolved, max_target_length=length)
     description = probed.description + ("" if from_hub else _read_as(train, probed.eval))
     return Plan(
         resolved, task, family, PEFT_METHODS[spec.peft], train, probed.eval, description, probed.warnings, from_hub
@@ -168,10 +171,14 @@ def _read_as(train: DataSummary, evaluation: DataSummary | None) -> str:
     return "".join(f"; {note}" for note in notes if note)
 
 
-def _max_length(words_p95: int, cap: int) -> int:
-    """Enough tokens for 95% of the examples (about 1.4 sub-words a word, plus special tokens), as a power of 2
-    from 32 up to the task's cap."""
-    needed = report.estimated_tokens(words_p95)
+def _max_length(words_p95: int, cap: int, counted: tokens.TokenCounts | None = None) -> int:
+    """Enough tokens for 95% of the examples, as a power of 2 from 32 up to the task's cap: counted with the
+    model's tokenizer on a sample of rows where it is on disk, else about 1.4 sub-words a word plus special
+    tokens."""
+    return _fit(tokens.p95(counted.inputs) if counted else report.estimated_tokens(words_p95), cap)
+
+
+def _fit(needed: int, cap: int) -> int:
     length = 32
     while length < needed and length < cap:
         length *= 2
@@ -206,25 +213,9 @@ def _local_model_type(model: str) -> str | None:
 
 
 def _cached_model_type(model: str) -> str | None:
-    """model_type from the config.json of the hub cache's `main` snapshot of `model`, if it was downloaded.
-
-    Read by the cache's documented layout (huggingface_hub's try_to_load_from_cache does the same) because
-    importing huggingface_hub takes longer than all the rest of planning."""
-    repo = hub_cache() / f"models--{model.replace('/', '--')}"
+    """model_type from the config.json of the hub cache's `main` snapshot of `model`, if it was downloaded."""
+    config = model_file(model, "config.json")
     try:
-        revision = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
-        config = repo / "snapshots" / revision / "config.json"
-        return json.loads(config.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError):  # not downloaded, or a damaged cache entry: judged by its name instead
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") if config else None
+    except (OSError, ValueError):  # a damaged cache entry: judged by its name instead
         return None
-
-
-def hub_cache() -> Path:
-    """The hub cache folder, from the same variables huggingface_hub reads."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg).expanduser() / "huggingface" / "hub"

@@ -12,8 +12,10 @@ data leaves DATA.md as it was.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 
+from scaffolder import tokens
 from scaffolder.probes import DataSummary
 from scaffolder.probes.rows import EXAMPLES, SAMPLE_ROWS, Example, RowIndex
 from scaffolder.probes.text_classification import REGRESSION, SINGLE, held_out
@@ -111,6 +113,10 @@ class DataFile:
     empty_rows: tuple[int, ...]  # the first of them
     too_long: int | None  # inputs longer than max_length (estimated); None where none is cut (packed text)
     targets_too_long: int | None  # targets longer than max_target_length (estimated); None without targets
+    # Lengths in the model's tokens, counted on a sample of `counted` rows, where its tokenizer is on disk.
+    tokens: Lengths | None = None
+    target_tokens: Lengths | None = None
+    counted: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class DataReport:
     findings: tuple[Finding, ...]
     warnings: tuple[str, ...]  # each says what is off and what to do
     notes: tuple[str, ...] = field(default=())  # how things were counted
+    tokenizer: str = ""  # the model whose tokenizer counted the files' tokens; "" where lengths are in words
 
     def finding(self, kind: str) -> Finding | None:
         return next((f for f in self.findings if f.kind == kind), None)
@@ -164,11 +171,13 @@ class DataReport:
     def summary(self) -> str:
         """One line for `scaffold new`: the splits, the train lengths, what was found."""
         splits = ", ".join(f"{s.name} {s.amount} ({s.source})" for s in self.splits)
-        words = self.files[0].words
+        first = self.files[0]
+        lengths, unit = (first.tokens, "tokens") if first.tokens else (first.words, "words")
+        counted = f" (the model's tokenizer, {plural(first.counted, 'sampled row')})" if first.tokens else ""
         found = [_found(f) for f in self.findings if f.rows]
         found += [f"{plural(file.empty, 'empty row')} in {file.name}" for file in self.files if file.empty]
         return (
-            f"data: {splits}; input words p50 {words.p50}, p95 {words.p95}, max {words.max}; "
+            f"data: {splits}; input {unit} p50 {lengths.p50}, p95 {lengths.p95}, max {lengths.max}{counted}; "
             + (", ".join(found) if found else "no duplicates, no train/eval overlap, no empty rows")
             + "; details in DATA.md"
         )
@@ -229,6 +238,7 @@ def build(spec: ProjectSpec, train: DataSummary, evaluation: DataSummary | None)
         findings=tuple(findings),
         warnings=(),
         notes=tuple(_notes(names, train, evaluation, long_inputs)),
+        tokenizer=(spec.model or "") if any(file.tokens for file in files) else "",
     )
     return replace(report, warnings=tuple(warnings(report)))
 
@@ -282,6 +292,13 @@ def _data_file(name: str, role: str, summary: DataSummary, spec: ProjectSpec, lo
     index = summary.index
     limit = spec.max_length or 0
     target_limit = spec.max_target_length
+    counted = tokens.count(spec.model, spec.task, summary) if spec.model else None
+    too_long = _over(summary.input_words, limit)
+    targets_too_long = _over(summary.target_words, target_limit) if summary.target_words and target_limit else None
+    if counted:  # the share of the sample over the limit, of all the rows
+        too_long = _share_over(counted.inputs, limit, summary.num_rows)
+        if counted.targets and target_limit:
+            targets_too_long = _share_over(counted.targets, target_limit, summary.num_rows)
     return DataFile(
         name=name,
         role=role,
@@ -290,9 +307,16 @@ def _data_file(name: str, role: str, summary: DataSummary, spec: ProjectSpec, lo
         target_words=_lengths(summary.target_words) if summary.target_words else None,
         empty=index.empty if index else 0,
         empty_rows=tuple(index.empty_rows) if index else (),
-        too_long=None if long_inputs == PACKED else _over(summary.input_words, limit),
-        targets_too_long=_over(summary.target_words, target_limit) if summary.target_words and target_limit else None,
+        too_long=None if long_inputs == PACKED else too_long,
+        targets_too_long=targets_too_long,
+        tokens=_lengths(Counter(counted.inputs)) if counted else None,
+        target_tokens=_lengths(Counter(counted.targets)) if counted and counted.targets else None,
+        counted=len(counted.inputs) if counted else 0,
     )
+
+
+def _share_over(lengths: tuple[int, ...], limit: int, rows: int) -> int:
+    return round(sum(length > limit for length in lengths) / len(lengths) * rows) if lengths else 0
 
 
 def _lengths(counts: dict[int, int]) -> Lengths:
@@ -518,23 +542,27 @@ def _length_warnings(report: DataReport) -> list[str]:
         return []
     found = []
     for file in report.files:
-        sides = [("input", "max_length", file.too_long, report.max_length, file.words)]
+        how = f"counted on {plural(file.counted, 'sampled row')}" if file.tokens else "estimated from words"
+        sides = [("input", "max_length", file.too_long, report.max_length, _p95_tokens(file.tokens, file.words))]
         if file.target_words and report.max_target_length:
             sides.append(("target", "max_target_length", file.targets_too_long, report.max_target_length,
-                          file.target_words))  # fmt: skip
-        for what, setting, over, limit, words in sides:
+                          _p95_tokens(file.target_tokens, file.target_words)))  # fmt: skip
+        for what, setting, over, limit, p95_tokens in sides:
             if over and over > TRUNCATED_SHARE * file.rows:
                 found.append(
                     f"{over} of {plural(file.rows, what)} in {file.name} {_v(over, 'is', 'are')} longer than "
-                    f"{setting} {limit} "
-                    f"(estimated from words) and will be cut: raise {setting}{_suggested(words.p95, limit)}"
+                    f"{setting} {limit} ({how}) and will be cut: raise {setting}{_suggested(p95_tokens, limit)}"
                 )
     return found
 
 
-def _suggested(words_p95: int, current: int) -> str:
-    """` (about N fits 95% of them)`: the smallest power of two over the estimate, when above `current`."""
+def _p95_tokens(counted: Lengths | None, words: Lengths) -> int:
+    return counted.p95 if counted else estimated_tokens(words.p95)
+
+
+def _suggested(tokens_p95: int, current: int) -> str:
+    """` (about N fits 95% of them)`: the smallest power of two over 95% of them, when above `current`."""
     length = 32
-    while length < estimated_tokens(words_p95):
+    while length < tokens_p95:
         length *= 2
     return f" (about {length} fits 95% of them)" if length > current else ""

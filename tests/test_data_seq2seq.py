@@ -189,8 +189,8 @@ def test_header_flag_refusals_name_the_line(tmp_path: Path) -> None:
 
 def test_header_is_refused_where_the_task_does_not_read_it(tmp_path: Path) -> None:
     data = tsv(tmp_path / "reviews.tsv", [("a fine film", "pos"), ("a dull film", "neg")] * 10)
-    message = refusal(new(tmp_path, "--task", "text-classification", "--data", str(data), "--header", "text,label"))
-    assert "`header` (--header) does not apply to text-classification" in message
+    message = refusal(new(tmp_path, "--task", "token-classification", "--data", str(data), "--header", "text,label"))
+    assert "`header` (--header) does not apply to token-classification" in message
     with pytest.raises(SpecError, match="names `en` twice"):
         ProjectSpec(task="translation", train_data=data, header=("en", "en"))
 

@@ -8,6 +8,7 @@ A probe module defines `probe(spec) -> Probed`. It reads files through `readers`
 from __future__ import annotations
 
 import importlib
+import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class DataSummary:
     index: RowIndex | None = field(default=None, compare=False, repr=False)
     encoding: str = "utf-8"  # the file's text encoding: utf-8, utf-16, utf-32 or a legacy one (gb18030, cp1252)
     source: str = ""  # where a hub dataset's split came from (`stanfordnlp/sst2 train`); "" for a user's file
+    # A seeded random sample of rows as (input texts, target texts), to count with the model's tokenizer.
+    sample: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class TextStats:
     """Word counts and script share, gathered record by record while a probe reads a file."""
 
     SCRIPT_SAMPLE = 2000  # records whose letters are counted for the script share
+    TOKEN_SAMPLE = 2000  # rows kept, a seeded reservoir sample of the file, to count tokens in
 
     def __init__(self, index: bool = True) -> None:
         """`index`: hash each row's input (`rows.RowIndex`); off for stats kept only for a script share."""
@@ -71,6 +75,8 @@ class TextStats:
         self.targets: list[int] = []
         self.letters = self.non_latin = 0
         self.index = RowIndex() if index else None
+        self.sample: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self._sampler = random.Random(0)
 
     def add(
         self,
@@ -89,11 +95,22 @@ class TextStats:
         self.inputs.append(sum(word_count(text) for text in inputs))
         if targets:
             self.targets.append(sum(word_count(text) for text in targets))
+        self._keep(tuple(inputs), tuple(targets))
         if len(self.inputs) <= self.SCRIPT_SAMPLE:
             for ch in "".join(inputs + targets):
                 if ch.isalpha():
                     self.letters += 1
                     self.non_latin += ord(ch) > 0x24F
+
+    def _keep(self, inputs: tuple[str, ...], targets: tuple[str, ...]) -> None:
+        """Reservoir sampling (Algorithm R): every row so far has the same chance to be in the sample."""
+        seen = len(self.inputs)
+        if seen <= self.TOKEN_SAMPLE:
+            self.sample.append((inputs, targets))
+            return
+        slot = self._sampler.randrange(seen)
+        if slot < self.TOKEN_SAMPLE:
+            self.sample[slot] = (inputs, targets)
 
     def summary(self, path: Path, fmt: str, fields: tuple[str, ...], **extra: Any) -> DataSummary:
         from scaffolder.probes.readers import data_encoding
@@ -111,6 +128,7 @@ class TextStats:
             input_words=histogram(self.inputs),
             target_words=histogram(self.targets),
             index=self.index,
+            sample=tuple(self.sample),
             **extra,
         )
 

@@ -54,12 +54,16 @@ def data_rows(path: Path, rows: int = readers.SAMPLE_ROWS) -> list[list[str]]:
     fmt = readers.data_format(path)
     if fmt not in ("csv", "tsv", "txt"):
         return []
+    csv.field_size_limit(readers.CSV_FIELD_LIMIT)  # long documents are data, as readers reads them
     with sniff.open_text(path, readers.text_codec(path), errors="replace", newline="") as f:
         first = f.readline()
         if fmt == "txt" and "\t" not in first:
             return []
         f.seek(0)
-        found = [fields for fields in itertools.islice(_reader(f, first), rows) if fields]
+        try:
+            found = [fields for fields in itertools.islice(_reader(f, first), rows) if fields]
+        except csv.Error:  # a broken file: readers names the problem when it reads the records
+            return []
     return found if found and looks_like_data(found[0]) else []
 
 
