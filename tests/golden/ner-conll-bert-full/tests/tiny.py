@@ -196,8 +196,9 @@ def check_head_trained(model_dir: Path, output_dir: Path) -> list[str]:
     saved: dict[str, torch.Tensor] = {}
     for file in sorted((output_dir / "best").glob("*.safetensors")):
         saved.update(load_file(file))
+    # An adapter names the base model's weights under base_model.model. (LoRA, IA3) or base_model. (prompt tuning).
     head = {
-        name.removeprefix("base_model.model."): weights
+        name.removeprefix("base_model.model.").removeprefix("base_model."): weights
         for name, weights in saved.items()
         if set(name.split(".")) & set(HEAD_MODULES)
     }
