@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--breakage-seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--breakages-only", action="store_true")
+    parser.add_argument("--breakages", nargs="+", choices=BREAKAGES, default=list(BREAKAGES))
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "smoke_reliability.json")
     args = parser.parse_args()
     runs: list[dict] = []
@@ -163,7 +164,7 @@ def main() -> None:
                     scaffold(["--task", task, "--data", str(DATA / data), "--peft", method, *extra], project)
                     plans = [] if args.breakages_only else [("none", args.seeds)]
                     if index == 0 and method in ("none", "lora"):  # breakages: the first shape, full and LoRA
-                        plans += [(b, args.breakage_seeds) for b in BREAKAGES if applies(b, task)]
+                        plans += [(b, args.breakage_seeds) for b in args.breakages if applies(b, task)]
                     for breakage, seeds in plans:
                         for result in smoke_seeds(
                             project, breakage, seeds, Path(tmp) / "work" / project.name / breakage
