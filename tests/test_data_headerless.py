@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,7 @@ def test_the_refused_command_suggested_by_the_cli_works(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert "text + text_pair → label (one class per row); labels 1 10, 2 10, 3 10, 4 10" in made.stderr
     assert 'header = ["label", "text_pair", "text"]' in (tmp_path / "p" / "scaffold.toml").read_text()
+    for command in (["check", "--select", "E,F,W,I,B,UP,SIM"], ["format", "--check"]):  # the project's own lint
+        lint = subprocess.run([sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=tmp_path / "p",
+                              capture_output=True, text=True)  # fmt: skip
+        assert lint.returncode == 0, lint.stdout
