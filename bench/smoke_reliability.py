@@ -32,6 +32,8 @@ from pathlib import Path
 
 from common import BENCH, scaffold
 
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
+
 DATA = BENCH.parent / "tests" / "data"
 # Two shapes of data per task: (name, data file, extra `scaffold new` arguments).
 SHAPES = {
@@ -46,8 +48,7 @@ SHAPES = {
     "summarization": [("news-en", "news_summaries.csv", []), ("dialogue-zh", "dialogue_zh.jsonl", [])],
     "translation": [("wmt-en-de", "wmt_en_de.jsonl", []), ("en-zh", "en_zh.csv", [])],
 }
-# What `scaffold tasks` offers (prefix tuning: not on encoder heads; AdaLoRA: not for the seq2seq tasks).
-METHODS = ("none", "lora", "adalora", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning")
+METHODS = tuple(PEFT_METHODS)
 HEAD_TASKS = ("text-classification", "token-classification", "question-answering")
 BREAKAGES = ("no-step", "shuffled-labels", "frozen-head", "no-targets")
 
@@ -109,16 +110,8 @@ for seed in seeds:
 
 
 def offered(task: str, method: str) -> bool:
-    """The task x method pairs `scaffold tasks` marks yes."""
-    if method == "prefix-tuning":
-        return task not in HEAD_TASKS
-    if method == "prompt-tuning":
-        return task not in ("token-classification", "question-answering")
-    if method == "p-tuning":
-        return task not in ("token-classification", "question-answering")
-    if method == "adalora":
-        return task not in ("summarization", "translation")
-    return True
+    """The task x method pairs `scaffold tasks` marks yes (its own table)."""
+    return peft_refusal(TASKS[task], method) is None
 
 
 def applies(breakage: str, task: str) -> bool:
