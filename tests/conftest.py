@@ -6,6 +6,7 @@ import atexit
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,21 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
         env={**os.environ, **(env or {})},
         timeout=900,
     )
+
+
+def refusal(result: Any) -> str:
+    """The one line a refused `scaffold new` prints (exit 2, no traceback)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def suggested_header(message: str) -> str:
+    found = re.search(r"--header (\S+)", message)
+    assert found, message
+    return found.group(1)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DATA, hub_dataset_in_cache, run_cli
+from conftest import DATA, hub_dataset_in_cache, refusal, run_cli, suggested_header
 from scaffolder.errors import DataError, SpecError
 from scaffolder.probes import headerless, summarization, translation
 from scaffolder.spec import ProjectSpec, from_toml
@@ -64,21 +64,6 @@ def moses(folder: Path, name: str, pairs: list[tuple[str, str]], langs: tuple[st
     for side, lang in enumerate(langs):
         (folder / f"{name}.{lang}").write_text("".join(pair[side] + "\n" for pair in pairs), encoding="utf-8")
     return folder / f"{name}.{langs[0]}"
-
-
-def refusal(result: Any) -> str:
-    """The one line a refused `scaffold new` prints (exit 2, no traceback)."""
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
-
-
-def suggested_header(message: str) -> str:
-    found = re.search(r"--header (\S+)", message)
-    assert found, message
-    return found.group(1)
 
 
 def new(tmp_path: Path, *args: str, output: str = "p") -> Any:
