@@ -305,10 +305,13 @@ def label_name(value: Any) -> str:
 
 def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     """Train and eval rows: eval_file when set, else eval_fraction held out of train_file."""
-    train = read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision)
+    # config.yaml's `header` names the columns of files without a header row (null: their first row does).
+    train = read_dataset(
+        cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision, cfg.header
+    )
     if cfg.eval_file:
         evaluation = read_dataset(
-            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision
+            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision, cfg.header
         )
     else:
         train, evaluation = hold_out(train, cfg)

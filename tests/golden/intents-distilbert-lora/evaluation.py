@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
     if args.data_file:  # a hub dataset or saved folder is read at its eval split
-        rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision)
+        # Laid out as the training data (config.yaml's `header` names the columns of a file without a header row).
+        rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision, cfg.header)
     else:
         rows = load_splits(cfg)[1]
     dataset = TextClassificationDataset(rows, tokenizer, cfg)

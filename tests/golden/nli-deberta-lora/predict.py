@@ -4,7 +4,8 @@
     python predict.py outputs/best --file new.csv [--output predictions.jsonl]
 
 Prints (or writes) one JSON object per input: the label, its probability, and every class's probability.
-A --file is read like the training data (csv, tsv, json or jsonl) using the columns in config.yaml.
+A --file is read like the training data (csv, tsv, json or jsonl; config.yaml's `header` names the columns of
+a csv or tsv without a header row) using the columns in config.yaml.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def read_inputs(args: argparse.Namespace) -> list[Any]:
         from data import read_records
 
         cfg = load_config([])
-        rows = read_records(args.file, encoding=cfg.data_encoding)
+        rows = read_records(args.file, encoding=cfg.data_encoding, header=cfg.header)
         return [(str(r[cfg.text_column]), str(r[cfg.text_pair_column])) for r in rows]
     if len(args.texts) % 2:
         raise SystemExit("error: give texts in pairs: first second [first second ...]")
