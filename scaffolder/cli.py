@@ -137,8 +137,8 @@ def new(
     header: Annotated[
         str | None,
         typer.Option(
-            help="text-classification, summarization, translation: the column names of a csv/tsv file without a "
-            "header row, comma-separated in file order (label,text or en,zh,attribution)"
+            help="text-classification, text-generation, summarization, translation: the column names of a csv/tsv "
+            "file without a header row, comma-separated in file order (label,text or en,zh,attribution)"
         ),
     ] = None,
     source_lang: Annotated[str | None, typer.Option(help="translation: source language; default: inferred")] = None,

@@ -145,6 +145,7 @@ TASKS: dict[str, TaskInfo] = {
         smoke_learning_rates={"lora": 2e-2},
         # Long enough for most instruction and chat examples; each token costs a vocabulary-wide logit row.
         max_length_cap=1024,
+        headerless=True,
         # One epoch of LoRA on bench/text_generation.py's requests (seed 42): eval loss 5.244 with random batches,
         # 5.258 with 4 batches sorted together (1.33x the tokens/s), 5.263 with 8, 5.290 with the default, measured
         # when each window's batches still came longest first (not yet re-measured with them shuffled).

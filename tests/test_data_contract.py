@@ -63,12 +63,13 @@ def ner_file(name: str) -> Entry:
     return written(name, "token-classification", text.encode(encoding))
 
 
-def headerless(layout: str) -> Entry:
-    name, rows, options, header = test_data_headerless.LAYOUTS[layout]
+def headerless(layout: str, task: str = "text-classification") -> Entry:
+    layouts = test_data_headerless.LAYOUTS if task == "text-classification" else test_data_headerless.GENERATION
+    name, rows, options, header = layouts[layout]
 
     def write(folder: Path) -> tuple[str, Path, dict[str, Any]]:
         path = test_data_headerless.write_csv(folder / name, rows, **options)
-        return "text-classification", path, {"header": tuple(header.split(","))}
+        return task, path, {"header": tuple(header.split(","))}
 
     return write
 
@@ -94,6 +95,7 @@ CORPUS: dict[str, Entry] = {
     **{case: written(found.name, found.task, found.data) for case, found in test_data_formats.CASES.items()},
     **{f"ner {name}": ner_file(name) for name in test_data_ner.CORPUS},
     **{f"header-less {layout}": headerless(layout) for layout in test_data_headerless.LAYOUTS},
+    **{f"header-less {layout}": headerless(layout, "text-generation") for layout in test_data_headerless.GENERATION},
     "tatoeba without a header": tatoeba,
     "moses pair": moses,
     "a story of 33 lines": story,

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import refusal, run_cli, suggested_header
 from scaffolder.errors import DataError
-from scaffolder.probes import headerless, text_classification
+from scaffolder.probes import headerless, text_classification, text_generation
 from scaffolder.spec import ProjectSpec
 
 TOPICS = {
@@ -169,3 +169,51 @@ def test_the_refused_command_suggested_by_the_cli_works(tmp_path: Path) -> None:
         lint = subprocess.run([sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=tmp_path / "p",
                               capture_output=True, text=True)  # fmt: skip
         assert lint.returncode == 0, lint.stdout
+
+
+# --- text-generation: prompt/response exports without a header row --------------------------------------------------
+
+
+def prompt_rows(count: int = 40) -> list[list[str]]:
+    """A prompt<TAB>response export (a chatbot log, a translated instruction set): the prompt, then the answer."""
+    return [[f"Write one line about {CITIES[i % 10]} in spring, please.", f"{CITIES[i % 10]} wakes up: #{i}."]
+            for i in range(count)]  # fmt: skip
+
+
+def alpaca_rows(count: int = 40) -> list[list[str]]:
+    """Alpaca exported with its index: id, instruction, an input that is often empty, the output (quoted commas)."""
+    inputs = ["" if i % 3 else f"Country {i}, in Europe" for i in range(count)]
+    return [[str(i), f"Give the capital of country {i}?", inputs[i], f"It is {CITIES[i % 10]}."] for i in range(count)]
+
+
+GENERATION = {
+    "prompt-response": ("chat_log.tsv", prompt_rows(), TSV, "instruction,response"),
+    "alpaca-with-ids": ("alpaca.csv", alpaca_rows(), {}, "id,instruction,input,response"),
+}
+
+
+@pytest.mark.parametrize("layout", GENERATION)
+def test_text_generation_suggests_the_header_and_data_py_reads_it(render_project, tmp_path: Path, layout: str) -> None:
+    name, rows, options, header = GENERATION[layout]
+    path = write_csv(tmp_path / name, rows, **options)
+    with pytest.raises(DataError) as refused:
+        text_generation.probe(ProjectSpec(task="text-generation", train_data=path))
+    assert suggested_header(str(refused.value)) == header
+    names = header.split(",")
+    project = render_project("text-generation", path, header=tuple(names))
+    cfg, data = project.cfg, project.data
+    assert (cfg.header, cfg.instruction_column, cfg.response_column) == (names, "instruction", "response")
+    expected = read_csv(path, names, **options)
+    read = data.read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, header=cfg.header).to_list()
+    # The csv builder reads a column of numbers as numbers and an empty field as None; the texts are the file's.
+    assert [{k: str(v) if v is not None else "" for k, v in row.items()} for row in read] == expected
+    assert project.plan.train.num_rows == len(expected)
+    train, held_out = data.load_splits(cfg)
+    assert sorted(row["instruction"] for row in [*train, *held_out]) == sorted(r["instruction"] for r in expected)
+
+
+def test_a_text_corpus_with_tabs_in_its_first_line_is_still_plain_text(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("Name\tAge\tTown: a table quoted in a story.\n\n" + "The story goes on, line after line.\n" * 40)
+    probed = text_generation.probe(ProjectSpec(task="text-generation", train_data=path))
+    assert probed.updates["data_layout"] == "text"

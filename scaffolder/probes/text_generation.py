@@ -3,19 +3,22 @@
 The layout (`data_layout`) is read from the record keys: `messages` or ShareGPT `conversations` are chat;
 instruction/input/output (alpaca), instruction/context/response (dolly), prompt/completion, question/answer
 and similar pairs are instruction data; a lone `text` column (or a .txt file) is plain text. `--column ROLE=NAME`
-names the columns instead (roles: instruction, input, response; messages; text).
+names the columns instead (roles: instruction, input, response; messages; text). A csv or tsv file without a
+header row (a `prompt<TAB>response` export) is refused with the `--header` that names its columns; a .txt file
+is a corpus of documents, tabs and all.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import DataError
-from scaffolder.probes import DataSummary, Probed, TextStats
-from scaffolder.probes.readers import data_format, iter_records, read_sample
+from scaffolder.probes import DataSummary, Probed, TextStats, headerless
+from scaffolder.probes.readers import data_format, is_number, iter_records, read_sample
 from scaffolder.spec import ProjectSpec
 
 LAYOUTS = ("instruction", "chat", "text")
@@ -66,12 +69,15 @@ class Layout:
 
 
 def probe(spec: ProjectSpec) -> Probed:
-    sample = read_sample(spec.train_data)
+    if data_format(spec.train_data) == "txt" and not spec.header:
+        sample = read_sample(spec.train_data)  # a corpus: a tab in its first line is text, not a field
+    else:
+        sample = headerless.sample(spec.train_data, spec.header, suggest_header)
     layout = infer_layout(sample, spec.train_data, spec.columns, spec.data_layout)
-    train, notes = summarize(spec.train_data, layout)
+    train, notes = summarize(spec.train_data, layout, spec.header)
     evaluation = None
     if spec.eval_data:
-        evaluation, eval_notes = summarize(spec.eval_data, layout)
+        evaluation, eval_notes = summarize(spec.eval_data, layout, spec.header)
         notes += [f"eval: {note}" for note in eval_notes]
     return Probed(
         updates={"columns": layout.columns, "data_layout": layout.name},
@@ -177,16 +183,50 @@ def _from_keys(names: list[str], layout: str | None) -> Layout | None:
     return None
 
 
+def suggest_header(rows: list[list[str]]) -> str:
+    """The --header for a csv or tsv file without a header row: its text columns in file order are the
+    instruction, then the input (of three or more), and last the response, as prompt/response exports lay them
+    out; a lone text column is `text`; the first column of numbers is `id`; `columnN` any other."""
+    width = max(len(fields) for fields in rows)
+    texts = [i for i in range(width) if not _numbers(rows, i)]
+    if not texts:
+        return "text-generation needs a column of text; add one"
+    names = {texts[0]: "text"} if len(texts) == 1 else {texts[0]: "instruction", texts[-1]: "response"}
+    if len(texts) > 2:
+        names[texts[1]] = "input"
+    numbers = [i for i in range(width) if i not in texts]
+    names.update({numbers[0]: "id"} if numbers else {})
+    header = ",".join(names.get(i, f"column{i + 1}") for i in range(width))
+    read_as = (
+        "the text column as plain text"
+        if len(texts) == 1
+        else "the first text column as the instruction, the last as the response the model learns to write"
+    )
+    return f"name its {width} columns in order: --header {header} (read as: {read_as}; reorder the names if not)"
+
+
+def _numbers(rows: list[list[str]], index: int) -> bool:
+    values = [fields[index] for fields in rows if len(fields) > index and fields[index].strip()]
+    return bool(values) and all(is_number(value) for value in values)
+
+
 # --- reading every record ----------------------------------------------------------------------------------------
 
 
-def summarize(path: Path, layout: Layout) -> tuple[DataSummary, list[str]]:
+def records(path: Path, header: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Every record of a data file; a csv or tsv one without a header row read by the names `header` gives."""
+    if data_format(path) == "txt" and not header:
+        return iter_records(path)
+    return headerless.records(path, header, suggest_header)
+
+
+def summarize(path: Path, layout: Layout, header: Sequence[str] = ()) -> tuple[DataSummary, list[str]]:
     """One pass over the file: every record checked, lengths counted; notes on what the data code will skip."""
     stats = TextStats()
     fields: tuple[str, ...] = ()
     notes: list[str] = []
     trailing = 0
-    for row, record in enumerate(iter_records(path), start=1):
+    for row, record in enumerate(records(path, header), start=1):
         fields = fields or tuple(record)
         for role, column in layout.columns.items():
             if column not in record and role not in OPTIONAL_ROLES:

@@ -295,11 +295,16 @@ def csv_delimiter(header: str) -> str:
 
 
 def read_records(
-    path: str | Path, fmt: str | None = None, encoding: str = "utf-8", split: str = "train", revision: str | None = None
+    path: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    split: str = "train",
+    revision: str | None = None,
+    header: Sequence[str] | None = None,
 ) -> Dataset:
     """The rows of a data file (or of a saved dataset's or a hub dataset's `split`, at `revision`), as
     read_dataset reads them: for evaluation.py and predict.py, which take data of the user's."""
-    return read_dataset(path, fmt, encoding, split, revision)
+    return read_dataset(path, fmt, encoding, split, revision, header)
 
 
 def split_documents(text: str) -> list[str]:
@@ -316,10 +321,13 @@ def split_documents(text: str) -> list[str]:
 
 def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     """Train and eval rows: eval_file when set, else a random eval_fraction held out of train_file."""
-    train = read_dataset(cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision)
+    # config.yaml's `header` names the columns of csv/tsv files without a header row (null: their first row does).
+    train = read_dataset(
+        cfg.train_file, cfg.train_format, cfg.data_encoding, cfg.train_split, cfg.dataset_revision, cfg.header
+    )
     if cfg.eval_file:
         evaluation = read_dataset(
-            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision
+            cfg.eval_file, cfg.eval_format, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision, cfg.header
         )
     else:
         train, evaluation = split_off(train, cfg.eval_fraction)

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config([])
     accelerator = Accelerator()
     model, tokenizer = load_trained(args.model_dir)
-    if args.data_file:  # a hub dataset or saved folder is read at its eval split
-        rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision)
+    if args.data_file:  # read as train_file is; a hub dataset or saved folder at its eval split
+        rows = read_records(args.data_file, None, cfg.data_encoding, cfg.eval_split, cfg.dataset_revision, cfg.header)
     else:
         rows = load_splits(cfg)[1]
     dataset = make_dataset(rows, tokenizer, cfg)

@@ -5,8 +5,8 @@
     python predict.py outputs/best --raw "a prompt, sent as written"
 
 Instructions are formatted as in training (the chat template or prompt_template of config.yaml); a --file is
-read like the training data, and its responses, when present, are written next to the generations as
-`reference`.
+read like the training data (config.yaml's `header` names the columns of a csv or tsv without a header row),
+and its responses, when present, are written next to the generations as `reference`.
 
 Prints (or writes) one JSON object per input with the `generated` text. Greedy by default (deterministic);
 --temperature above 0 samples. Defaults come from config.yaml (max_new_tokens, temperature, top_p).
@@ -111,7 +111,8 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
     if not args.file:
         return [{"instruction": text, "input": args.input or ""} for text in args.texts]
     records = []
-    for row in read_records(args.file, encoding=cfg.data_encoding):
+    # Laid out as the training data (config.yaml's `header` names the columns of a file without a header row).
+    for row in read_records(args.file, encoding=cfg.data_encoding, header=cfg.header):
         record = {"instruction": str(row[cfg.instruction_column] or ""), "input": str(row.get(cfg.input_column) or "")}
         if row.get(cfg.response_column):
             record["reference"] = str(row[cfg.response_column])

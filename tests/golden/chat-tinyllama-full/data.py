@@ -305,11 +305,16 @@ def csv_delimiter(header: str) -> str:
 
 
 def read_records(
-    path: str | Path, fmt: str | None = None, encoding: str = "utf-8", split: str = "train", revision: str | None = None
+    path: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    split: str = "train",
+    revision: str | None = None,
+    header: Sequence[str] | None = None,
 ) -> Dataset:
     """The rows of a data file (or of a saved dataset's or a hub dataset's `split`, at `revision`), as
     read_dataset reads them: for evaluation.py and predict.py, which take data of the user's."""
-    return read_dataset(path, fmt, encoding, split, revision)
+    return read_dataset(path, fmt, encoding, split, revision, header)
 
 
 def split_documents(text: str) -> list[str]:

@@ -86,7 +86,7 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, cfg: Config) -> list[int]
 def read_inputs(args: argparse.Namespace, cfg: Config) -> list[dict[str, Any]]:
     if not args.file:
         return [{"prompt": text} for text in args.texts]
-    rows = read_records(args.file, encoding=cfg.data_encoding)
+    rows = read_records(args.file, encoding=cfg.data_encoding, header=cfg.header)  # as train_file is read
     return [{"prompt": str(row[cfg.text_column] or "")} for row in rows]
 
 
