@@ -26,9 +26,9 @@ print("PEAK_MIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 ENV = {"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def run(command: list[str], cwd: Path) -> tuple[str, float]:
-    """Run a script in a child process; its stdout and its peak memory in MiB."""
-    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=cwd, env={**os.environ, **ENV},
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, float]:
+    """Run a script in a child process (with `env` on top of this one's); its stdout and its peak memory in MiB."""
+    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=cwd, env={**os.environ, **ENV, **(env or {})},
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode:
         raise SystemExit(f"{command[0]} failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -49,10 +49,12 @@ def scaffold(args: list[str], project: Path) -> None:
         raise SystemExit(f"scaffold new failed (exit {done.returncode}): {done.stderr.strip()}")
 
 
-def train_scaffolded(project: Path, settings: dict, output_dir: Path) -> tuple[dict, float]:
+def train_scaffolded(
+    project: Path, settings: dict, output_dir: Path, env: dict[str, str] | None = None
+) -> tuple[dict, float]:
     """`python train.py key=value ...` in the project; its metrics.json and peak memory."""
     overrides = [f"{k}={v}" for k, v in {**settings, "output_dir": str(output_dir)}.items()]
-    _, peak = run(["train.py", *overrides], project)
+    _, peak = run(["train.py", *overrides], project, env)
     return json.loads((output_dir / "metrics.json").read_text()), peak
 
 

