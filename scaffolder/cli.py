@@ -12,18 +12,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from scaffolder import __version__, vcs
-from scaffolder.errors import EXIT_CODES, ScaffoldError, SmokeError, SpecError
+from scaffolder.errors import (
+    EXIT_CODES,
+    GenerationError,
+    MissingToolError,
+    OutputError,
+    ScaffoldError,
+    SmokeError,
+    SpecError,
+)
 from scaffolder.interrupts import Terminated, handle_sigterm
+from scaffolder.llm import llm_generator
+from scaffolder.pipeline import NewResult, check_project, default_output, new_project, smoke_project
+from scaffolder.provenance import GeneratorRecord, model_code
+from scaffolder.regen import generations, record_outcome, regenerate
+from scaffolder.regen import undo as undo_last
+from scaffolder.smoke import SmokeResult, check_training_stack
+from scaffolder.spec import ProjectSpec, data_path
+from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, peft_refusal
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from scaffolder.generator import GeneratorRecord
     from scaffolder.llm.generate import LLMGenerator
-    from scaffolder.pipeline import NewResult
-    from scaffolder.smoke import SmokeResult
 
 # The LLM path's flags, shared by `new` and `regen`.
 LlmModel = Annotated[
@@ -84,16 +98,12 @@ def _git_failure(exc: Exception) -> str:
 
 def _console() -> Console:
     """Messages go to stderr, so stdout carries only results (and the --json line)."""
-    from rich.console import Console  # imported when something is printed: --help stays fast
-
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _plain(text: object) -> str:
     """Text shown as is: data values and messages may hold brackets that rich would read as markup. The API
     key is never shown, whatever message carries it."""
-    from rich.markup import escape
-
     shown, key = str(text), os.environ.get("OPENAI_API_KEY")
     return escape(shown.replace(key, "<key>") if key else shown)
 
@@ -157,11 +167,6 @@ def new(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Generate a fine-tuning project, commit it to a new git repository, and smoke-train it."""
-    from scaffolder.llm import llm_generator
-    from scaffolder.pipeline import default_output, new_project
-    from scaffolder.smoke import check_training_stack
-    from scaffolder.spec import ProjectSpec, data_path
-
     spec = ProjectSpec(
         task=task,
         train_data=data_path(data),
@@ -190,8 +195,6 @@ def new(
     _print_new(console, result)
     _print_record(console, result.record)
     if not no_smoke and _may_run(console, result.record.model_code, trust, result.project):
-        from scaffolder.pipeline import smoke_project
-
         with console.status(f"smoke-training on a tiny {result.plan.family.model_type}…"):
             result.smoke = smoke_project(result.project)
         _print_smoke(console, result.smoke)
@@ -234,8 +237,6 @@ def smoke(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Re-run the smoke training run of an existing project."""
-    from scaffolder.pipeline import smoke_project
-
     console = _console()
     project = project.expanduser().resolve()
     with _locked(console, project, optional=True), console.status("smoke-training on a tiny model…"):
@@ -255,9 +256,6 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Check a project across files (names, signatures, contract, spec, completeness, safety); exit 3 on errors."""
-    from scaffolder.errors import GenerationError
-    from scaffolder.pipeline import check_project
-
     console = _console()
     with _locked(console, project.expanduser().resolve()):
         result = check_project(project.expanduser().resolve(), fix=fix)
@@ -292,14 +290,10 @@ def regen(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
-    from scaffolder.llm import llm_generator
-
     project = project.expanduser().resolve()
     console = _console()
     generator = llm_generator(llm, llm_base_url, instructions)
     if not no_smoke:
-        from scaffolder.smoke import check_training_stack
-
         check_training_stack()
     with _locked(console, project):
         _regen(console, project, sets or [], generator, no_smoke=no_smoke, trust=trust, as_json=as_json)
@@ -307,10 +301,6 @@ def regen(
 
 def _regen(console: Console, project: Path, sets: list[str], generator: LLMGenerator | None, *, no_smoke: bool,
            trust: bool, as_json: bool) -> None:  # fmt: skip
-    from scaffolder.errors import GenerationError
-    from scaffolder.pipeline import check_project, smoke_project
-    from scaffolder.regen import model_code, record_outcome, regenerate
-
     with console.status(_generating(generator.endpoint.model if generator else None) + " and merging"):
         result = regenerate(project, sets, generator)
     _print_record(console, result.record)
@@ -348,9 +338,6 @@ def diff(
     user: Annotated[bool, typer.Option("--user", help="what you changed since the last generation")] = False,
 ) -> None:
     """What the last generation changed (pristine against pristine), or with --user what you changed."""
-    from scaffolder import vcs
-    from scaffolder.regen import generations
-
     project = project.expanduser().resolve()
     history = generations(project)
     if user:
@@ -365,8 +352,6 @@ def diff(
 @_handle_errors
 def log(project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path(".")) -> None:
     """The generations of this project, newest first, with their spec changes and smoke results."""
-    from scaffolder.regen import generations
-
     for generation in generations(project.expanduser().resolve()):
         print(f"{generation.commit[:10]}  {generation.date}  {generation.subject}{generation.summary()}")
 
@@ -375,8 +360,6 @@ def log(project: Annotated[Path, typer.Argument(help="a project made by `scaffol
 @_handle_errors
 def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path(".")) -> None:
     """Drop the last regeneration, when nothing was committed on top of its merge."""
-    from scaffolder.regen import undo as undo_last
-
     console, project = _console(), project.expanduser().resolve()
     with _locked(console, project):
         head = undo_last(project)
@@ -386,11 +369,6 @@ def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffo
 @app.command()
 def tasks() -> None:
     """List the tasks, the PEFT methods, and which methods each task supports."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, peft_refusal
-
     console = Console(highlight=False, soft_wrap=True, width=160)  # the matrix is wide; pipes get it whole
     for info in TASKS.values():
         console.print(f"[bold]{info.name}[/]  {info.summary}")
@@ -412,8 +390,6 @@ def tasks() -> None:
 def _locked(console: Console, project: Path, optional: bool = False) -> Iterator[None]:
     """One scaffold command at a time per project; a lock that a killed run left is taken over, and said so.
     `optional`: a command that needs no git (smoke) also runs in a copy of the project without its repository."""
-    from scaffolder.errors import MissingToolError, OutputError
-
     if optional:
         try:
             vcs.git_dir(project)

@@ -1,56 +1,23 @@
 """Generators: what turns a plan into files. The Jinja render is the default; `scaffolder.llm` is the other.
 
-Each returns the files, already checked and fixed, and a `GeneratorRecord` that says how they were made: the
+Each returns the files and a `GeneratorRecord` (scaffolder.provenance) that says how they were made: the
 `--json` output and the commit trailers carry it, and it decides whether running the project needs consent.
+Every render of scaffolder's templates passes through `validated`, the gate that checks and fixes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from scaffolder import render
+from scaffolder.errors import GenerationError
+from scaffolder.fixes import fix_files
+from scaffolder.provenance import GeneratorRecord
+from scaffolder.spec import ProjectSpec
 
 if TYPE_CHECKING:
     from scaffolder.plan import Plan
-
-
-@dataclass
-class GeneratorRecord:
-    name: str = render.GENERATOR  # "jinja" or "llm"
-    model: str | None = None
-    endpoint: str | None = None  # host[:port] only: never a path, a user or a key
-    prompt_hash: str | None = None  # hash of templates/prompts/*.j2
-    rounds: int = 0  # answers received
-    fallback: str = "none"  # "none", "files" (those in fallback_files are the Jinja render's) or "whole"
-    fallback_files: list[str] = field(default_factory=list)
-    model_files: list[str] = field(default_factory=list)  # files that differ from the Jinja render
-    notes: list[str] = field(default_factory=list)  # what went wrong, one line each, for the user
-    fixes: list[str] = field(default_factory=list)  # what the libcst fixes changed in the model's files
-    instructions: str = ""
-
-    @property
-    def model_code(self) -> list[str]:
-        """Model-written Python: running it needs the user's consent (`--trust`)."""
-        return [path for path in self.model_files if path.endswith(".py")]
-
-    def trailers(self) -> dict[str, str]:
-        """Commit trailers beyond Scaffolder-Generator; none for the Jinja render."""
-        if self.name == render.GENERATOR:
-            return {}
-        fallback = self.fallback + (f" ({', '.join(self.fallback_files)})" if self.fallback == "files" else "")
-        return {
-            "Scaffolder-LLM-Model": self.model or "",
-            "Scaffolder-LLM-Endpoint": self.endpoint or "",
-            "Scaffolder-LLM-Prompt-Hash": self.prompt_hash or "",
-            "Scaffolder-LLM-Rounds": str(self.rounds),
-            "Scaffolder-LLM-Fallback": fallback,
-            "Scaffolder-LLM-Files": ", ".join(self.model_files) or "none",
-        }
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class Generator(Protocol):
@@ -69,6 +36,18 @@ class JinjaGenerator:
     def generate(
         self, plan: Plan, project_dir: Path, previous: dict[str, str] | None = None
     ) -> tuple[dict[str, str], GeneratorRecord]:
-        from scaffolder.pipeline import validated
-
         return validated(render.render(plan, project_dir), plan.spec), GeneratorRecord()
+
+
+def validated(files: dict[str, str], spec: ProjectSpec) -> dict[str, str]:
+    """Check a template render across files and against the spec, apply the fixes, and refuse what is still
+    wrong: nothing is written or run that fails its checks. Every caller passes a render of scaffolder's own
+    templates, so an error left is scaffolder's bug."""
+    result = fix_files(files, spec)
+    if result.errors:
+        first = result.errors[0]
+        raise GenerationError(
+            f"the generated project fails {len(result.errors)} check(s), first {first}; nothing was written "
+            "(this is a scaffolder bug, please report it)"
+        )
+    return result.files

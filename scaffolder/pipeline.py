@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from scaffolder import __version__, render, smoke, vcs
-from scaffolder.errors import GenerationError
-from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
+from scaffolder import provenance, render, smoke, vcs
+from scaffolder.fixes import fix_files
+from scaffolder.generator import Generator, JinjaGenerator
 from scaffolder.plan import Plan, build_plan
-from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, is_hub_dataset, spec_hash
-
-if TYPE_CHECKING:
-    from scaffolder.validate import Diagnostic
+from scaffolder.provenance import GeneratorRecord
+from scaffolder.spec import SPEC_FILE, ProjectSpec, from_toml, is_hub_dataset
+from scaffolder.validate import Diagnostic, check_files
 
 
 @dataclass
@@ -60,29 +58,13 @@ def new_project(
         smoke.check_training_stack()  # before any work: a missing stack is a set-up problem, not a smoke failure
     plan = build_plan(spec)
     files, record = (generator or JinjaGenerator()).generate(plan, output)
-    commit = vcs.write_project(files, output, commit_message(plan, files, output, record))
+    commit = vcs.write_project(files, output, provenance.new_message(plan, files, output, record))
     result = NewResult(output, commit, sorted(files), record.name, plan, None, record)
     if run_smoke and record.model_code and not trust:
         result.smoke_skipped = "the project holds model-written code and running it was not allowed"
     elif run_smoke:
         result.smoke = smoke.run_smoke(output)
     return result
-
-
-def validated(files: dict[str, str], spec: ProjectSpec) -> dict[str, str]:
-    """Check a template render across files and against the spec, apply the fixes, and refuse what is still
-    wrong: nothing is written or run that fails its checks. Every caller passes a render of scaffolder's own
-    templates, so an error left is scaffolder's bug."""
-    from scaffolder.fixes import fix_files
-
-    result = fix_files(files, spec)
-    if result.errors:
-        first = result.errors[0]
-        raise GenerationError(
-            f"the generated project fails {len(result.errors)} check(s), first {first}; nothing was written "
-            "(this is a scaffolder bug, please report it)"
-        )
-    return result.files
 
 
 @dataclass
@@ -98,9 +80,6 @@ class CheckResult:
 
 def check_project(project: Path, fix: bool = False) -> CheckResult:
     """`scaffold check`: diagnostics for a project on disk; with `fix`, the fixes land as a commit of their own."""
-    from scaffolder.fixes import fix_files
-    from scaffolder.validate import check_files
-
     spec = from_toml(project / SPEC_FILE)
     files = vcs.project_files(project)
     if not fix:
@@ -119,34 +98,3 @@ def smoke_project(project: Path) -> smoke.SmokeResult:
     from_toml(project / SPEC_FILE)  # a clear error when this is not a scaffolded project
     smoke.check_training_stack()
     return smoke.run_smoke(project)
-
-
-def commit_message(plan: Plan, files: dict[str, str], project: Path, record: GeneratorRecord | None = None) -> str:
-    spec = plan.spec
-    method = "full fine-tune" if plan.peft.name == "none" else plan.peft.name
-    data = f"{spec.train_data.name} ({plan.train.num_rows} rows)"
-    held_out = (
-        f"eval: {spec.eval_data.name} ({plan.eval.num_rows} rows)"
-        if spec.eval_data and plan.eval
-        else f"eval: {spec.eval_fraction:.0%} of the training rows held out"
-    )
-    return "\n".join(
-        [
-            f"Generate {spec.task} project: {spec.model}, {method}",
-            "",
-            f"Files: {', '.join(sorted(files))}",
-            f"Data: {data}; {held_out}",
-            f"Read as: {plan.description}",
-            *generator_lines(record),
-            "",
-            vcs.commit_trailers(__version__, spec_hash(spec, project), record or GeneratorRecord()),
-        ]
-    )
-
-
-def generator_lines(record: GeneratorRecord | None) -> list[str]:
-    """Commit-message lines on an LLM generation: the instructions and what fell back (the trailers say more)."""
-    if record is None or record.name == render.GENERATOR:
-        return []
-    lines = [f"Instructions: {' '.join(record.instructions.split())[:300]}"] if record.instructions else []
-    return lines + [f"LLM: {note[:300]}" for note in record.notes]

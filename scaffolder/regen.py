@@ -20,18 +20,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffolder import __version__, interrupts, vcs
+from scaffolder import interrupts, provenance, vcs
 from scaffolder.errors import HistoryError, MergeConflict, OutputError
-from scaffolder.generator import Generator, GeneratorRecord, JinjaGenerator
+from scaffolder.generator import Generator, JinjaGenerator
 from scaffolder.plan import build_plan
-from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text, spec_hash
+from scaffolder.provenance import MERGE_SUBJECT, GeneratorRecord
+from scaffolder.spec import SPEC_FILE, ProjectSpec, apply_sets, from_toml, spec_changes, spec_from_text
 from scaffolder.tasks import TASKS
 
 if TYPE_CHECKING:
     from scaffolder.smoke import SmokeResult
 
 JOURNAL = "scaffold-regen.json"  # inside .git: never part of the work tree
-MERGE_SUBJECT = "Merge regenerated project"
 
 
 @dataclass
@@ -66,11 +66,10 @@ def _regenerate(project: Path, sets: list[str], generator: Generator | None, rec
     if not vcs.is_ancestor(project, generated, head):
         # An earlier generation was never merged (a conflict the user aborted): merge it with this one.
         changes = changes or ["merge the generation that was not merged"]
-    commit = vcs.commit_tree(project, files, generated, _message(changes, plan.spec, project, record))
+    commit = vcs.commit_tree(project, files, generated, provenance.regen_message(changes, plan.spec, project, record))
     if vcs.tree_of(project, commit) == vcs.tree_of(project, generated) and vcs.is_ancestor(project, generated, head):
         return RegenResult([], None, recovered=recovered, record=record)
-    trailers = vcs.commit_trailers(__version__, spec_hash(plan.spec, project), record)
-    merge_message = f"{MERGE_SUBJECT} ({'; '.join(changes) or 'no spec change'})\n\n{trailers}"
+    merge_message = provenance.merge_message(changes, plan.spec, project, record)
     journal = Journal(str(vcs.current_branch(project)), head, generated, commit)
     with interrupts.held_back():  # Ctrl-C or SIGTERM wait for the refs to be consistent; SIGKILL has the journal
         conflicts = _move_refs_and_merge(project, journal, merge_message)
@@ -172,15 +171,6 @@ def _with_method_defaults(old: ProjectSpec, new: ProjectSpec, sets: list[str]) -
     if old.learning_rate == task.learning_rate(old.peft):
         return replace(new, learning_rate=task.learning_rate(new.peft))
     return new
-
-
-def _message(changes: list[str], spec: ProjectSpec, project: Path, record: GeneratorRecord) -> str:
-    from scaffolder.pipeline import generator_lines
-
-    subject = "Regenerate: " + ("; ".join(changes) if changes else "same spec")
-    trailers = vcs.commit_trailers(__version__, spec_hash(spec, project), record)
-    body = generator_lines(record)
-    return "\n\n".join([subject, "\n".join(body), trailers] if body else [subject, trailers])
 
 
 # --- interrupted runs ---------------------------------------------------------------------------------------
@@ -342,17 +332,6 @@ def generations(project: Path) -> list[Generation]:
             )
         )
     return found
-
-
-def model_code(project: Path) -> list[str]:
-    """Model-written Python files named by any generation's trailers: smoke-running the project needs consent."""
-    found: set[str] = set()
-    for commit in vcs.open_repo(project).iter_commits(vcs.GENERATED_BRANCH, first_parent=True):
-        for line in str(commit.message).splitlines():
-            key, _, value = line.partition(": ")
-            if key == "Scaffolder-LLM-Files" and value != "none":
-                found |= {path for path in value.split(", ") if path.endswith(".py")}
-    return sorted(found)
 
 
 def undo(project: Path) -> str:

@@ -2,7 +2,7 @@
 
 `templates/common/` holds what every task shares, `templates/<task>/` what one task needs (a file there
 replaces the common one of the same name). Jinja stays in value slots and whole-line blocks, so every render
-is Python that parses; the checks that follow every render (pipeline.validated) prove it before anything is
+is Python that parses; the checks that follow every render (generator.validated) prove it before anything is
 written.
 """
 

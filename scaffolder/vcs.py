@@ -1,4 +1,4 @@
-"""Commit: write a generated project atomically and commit it, with provenance trailers.
+"""Commit: write a generated project atomically and commit it (its message from scaffolder.provenance).
 
 The files are written into a staging folder next to the destination, committed there, and the folder is
 renamed into place in one step: an interrupted or failed `scaffold new` leaves nothing behind.
@@ -22,8 +22,6 @@ from scaffolder.lock import Lock, pid_alive, project_lock
 
 if TYPE_CHECKING:
     import git
-
-    from scaffolder.generator import GeneratorRecord
 
 GENERATED_BRANCH = "scaffold/generated"  # pristine generations; the user's branch merges them (`scaffold regen`)
 # Used only when git has no identity configured, so that a fresh machine can still commit.
@@ -186,14 +184,6 @@ def _identity_for(path: str, settings: tuple[str | None, ...]) -> dict[str, str]
                 "GIT_COMMITTER_EMAIL": email,
             }
     return {}
-
-
-def commit_trailers(version: str, spec_hash: str, generator: GeneratorRecord) -> str:
-    """Provenance: scaffolder's version, the spec's hash, and how the files were generated (model, endpoint
-    host, prompt hash, rounds, fallback for the LLM path)."""
-    trailers = {"Scaffolder-Version": version, "Scaffolder-Spec-Hash": spec_hash}
-    trailers |= {"Scaffolder-Generator": generator.name, **generator.trailers()}
-    return "\n".join(f"{key}: {' '.join(value.split())}" for key, value in trailers.items())
 
 
 TEXT_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".md", ".txt", ".cfg", ".json")

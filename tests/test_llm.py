@@ -22,13 +22,13 @@ import pytest
 from conftest import DATA, commit_all, run_cli
 from llm_server import Reply, ScriptedServer, files_reply, prompt_files
 from scaffolder import smoke
-from scaffolder.generator import GeneratorRecord
+from scaffolder.generator import validated
 from scaffolder.llm import LLMGenerator, llm_generator
 from scaffolder.llm.answer import AnswerError, UnsafeAnswer, confine, parse_answer
 from scaffolder.llm.client import ChatClient, Endpoint, EndpointError
 from scaffolder.llm.prompts import template_hash, untrusted
-from scaffolder.pipeline import validated
 from scaffolder.plan import build_plan
+from scaffolder.provenance import GeneratorRecord
 from scaffolder.render import render
 from scaffolder.spec import ProjectSpec
 from scaffolder.validate import check_files

@@ -22,9 +22,9 @@ import pytest
 
 from conftest import DATA
 from scaffolder.errors import ScaffoldError
-from scaffolder.generator import GeneratorRecord
 from scaffolder.pipeline import new_project
 from scaffolder.plan import Plan
+from scaffolder.provenance import GeneratorRecord
 from scaffolder.regen import regenerate
 from scaffolder.spec import SPEC_FILE, ProjectSpec, to_toml
 

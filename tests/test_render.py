@@ -14,7 +14,7 @@ import yaml
 from conftest import DATA
 from scaffolder import render
 from scaffolder.errors import GenerationError
-from scaffolder.pipeline import validated
+from scaffolder.generator import validated
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
 from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scaffolder import render
-from scaffolder.generator import GeneratorRecord
+from scaffolder import render, vcs
+from scaffolder.errors import ScaffoldError
+from scaffolder.fixes import FixResult, fix_files
+from scaffolder.generator import validated
 from scaffolder.llm import prompts
 from scaffolder.llm.answer import AnswerError, UnsafeAnswer, confine, parse_answer
 from scaffolder.llm.client import ChatClient, Endpoint, EndpointError
+from scaffolder.plan import build_plan
+from scaffolder.provenance import GeneratorRecord
+from scaffolder.spec import SPEC_FILE, ProjectSpec, spec_from_text
+from scaffolder.validate import Diagnostic, Project, consistency, safety
 
 if TYPE_CHECKING:
-    from scaffolder.fixes import FixResult
     from scaffolder.plan import Plan
-    from scaffolder.spec import ProjectSpec
-    from scaffolder.validate import Diagnostic
 
 # S606 (torch.load without weights_only) is a missing keyword that a fix adds; every other S code is a call out
 # of the project's lane, whose purpose no fix can judge: the file is never written, run or sent for repair.
@@ -42,8 +45,6 @@ class LLMGenerator:
     def generate(
         self, plan: Plan, project_dir: Path, previous: dict[str, str] | None = None
     ) -> tuple[dict[str, str], GeneratorRecord]:
-        from scaffolder.pipeline import validated
-
         reference = validated(render.render(plan, project_dir), plan.spec)
         record = GeneratorRecord(
             "llm", self.endpoint.model, self.endpoint.host, prompts.template_hash(), instructions=self.instructions
@@ -109,8 +110,6 @@ class _Session:
     def _unsafe(self, written: dict[str, str]) -> dict[str, Diagnostic]:
         """The model's files with a safety finding, each with its first one. The screen reads one module at a
         time (and config.yaml for trust_remote_code), so the model's files alone are enough to check."""
-        from scaffolder.validate import Project, consistency, safety
-
         project = Project.from_files(written)
         found: dict[str, Diagnostic] = {}
         for d in sorted(safety.check(project) + consistency.check(project, self.spec)):
@@ -136,8 +135,6 @@ class _Session:
         return self._whole(f"the model's files fail {len(fixed.errors)} check(s) even beside the Jinja render's")
 
     def _fix(self, files: dict[str, str]) -> FixResult:
-        from scaffolder.fixes import fix_files
-
         fixed = fix_files(files, self.spec)
         self.record.fixes += [note for note in fixed.applied if note not in self.record.fixes]
         return fixed
@@ -171,12 +168,6 @@ def _with_spec_change(
     to the last generation (which may hold earlier model-written changes); where they overlap, the new render's
     file is taken. Files only the last generation has (the model added them) stay.
     """
-    from scaffolder import vcs
-    from scaffolder.errors import ScaffoldError
-    from scaffolder.pipeline import validated
-    from scaffolder.plan import build_plan
-    from scaffolder.spec import SPEC_FILE, spec_from_text
-
     try:
         old_spec = spec_from_text(previous[SPEC_FILE], project_dir)
         old = validated(render.render(build_plan(old_spec), project_dir), old_spec)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaffolder.probes.readers import data_encoding
 from scaffolder.probes.rows import RowIndex
+from scaffolder.tasks import TASKS
 
 if TYPE_CHECKING:
     from scaffolder.spec import ProjectSpec
@@ -56,8 +58,6 @@ class Probed:
 
 
 def probe(spec: ProjectSpec) -> Probed:
-    from scaffolder.tasks import TASKS
-
     module = importlib.import_module(f"{__name__}.{TASKS[spec.task].probe}")
     result: Probed = module.probe(spec)
     return result
@@ -113,8 +113,6 @@ class TextStats:
             self.sample[slot] = (inputs, targets)
 
     def summary(self, path: Path, fmt: str, fields: tuple[str, ...], **extra: Any) -> DataSummary:
-        from scaffolder.probes.readers import data_encoding
-
         if path.is_file():
             extra.setdefault("encoding", data_encoding(path))
         return DataSummary(
