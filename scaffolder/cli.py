@@ -34,7 +34,7 @@ from scaffolder.regen import generations, record_outcome, regenerate
 from scaffolder.regen import undo as undo_last
 from scaffolder.smoke import SmokeResult, check_training_stack
 from scaffolder.spec import ProjectSpec, data_path
-from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, peft_refusal
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
 
 if TYPE_CHECKING:
     from scaffolder.llm.generate import LLMGenerator
@@ -379,8 +379,6 @@ def tasks() -> None:
     for info in TASKS.values():
         matrix.add_row(info.name, *("-" if peft_refusal(info, m) else "yes" for m in PEFT_METHODS))
     console.print(matrix)
-    no_prefix = ", ".join(f.model_type for f in FAMILIES.values() if not f.supports_prefix)
-    console.print(f"  (prefix-tuning also needs a model that takes past key values; these do not: {no_prefix})")
     console.print()
     for method in PEFT_METHODS.values():
         console.print(f"  {method.name:<14} {method.summary}")

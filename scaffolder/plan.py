@@ -25,7 +25,6 @@ from scaffolder.tasks import (
     PeftMethod,
     TaskInfo,
     family_from_name,
-    peft_refusal,
 )
 
 MIN_ROWS_FOR_SPLIT = 10  # below this a held-out split leaves too little to train or to evaluate on
@@ -81,9 +80,6 @@ def build_plan(spec: ProjectSpec) -> Plan:
             f"`{model}` is a {family.architecture} model ({family.model_type}); {spec.task} needs "
             f"{' or '.join(task.architectures)} models, e.g. {task.default_model}; change --model"
         )
-    refusal = peft_refusal(task, spec.peft, family)
-    if refusal:
-        raise SpecError(refusal)
     counted = None if packed else tokens.count(model, spec.task, train)  # packed text: blocks, not rows
     resolved = replace(
         spec,

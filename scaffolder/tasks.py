@@ -325,13 +325,12 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
 }
 
 
-def peft_refusal(task: TaskInfo, method: str, family: ModelFamily | None = None) -> str | None:
-    """Why `method` cannot fine-tune for `task` (on `family`), naming methods that can; None when it can.
+def peft_refusal(task: TaskInfo, method: str) -> str | None:
+    """Why `method` cannot fine-tune for `task`, naming methods that can; None when it can.
 
-    Every task offers every method but the pairs in UNSUPPORTED (and prefix tuning needs past key values)."""
+    Every task offers every method but the pairs in UNSUPPORTED; tests/test_peft_matrix.py takes a training
+    step with every other pair on every model family of the task."""
     reason = UNSUPPORTED.get((task.name, method))
-    if reason is None and family is not None and method == "prefix-tuning" and not family.supports_prefix:
-        reason = f"{family.model_type} models take no past key values, which prefix tuning needs"
     if reason is None:
         return None
     working = [m for m in PEFT_METHODS if m != method and (task.name, m) not in UNSUPPORTED]
@@ -355,7 +354,6 @@ class ModelFamily:
     ia3_targets: tuple[tuple[str, ...], tuple[str, ...]] | None = None
     # The config attribute with the width of the input embeddings (prompt methods' virtual tokens match it).
     embedding_dim: str = "hidden_size"
-    supports_prefix: bool = True  # takes past key values, which prefix tuning feeds
     # Encoder-decoders: the special token ("pad" or "eos") the decoder starts generating from.
     decoder_start_token: str | None = None
     # Text put before every input, per task; `{source}` and `{target}` become language names. T5 was
@@ -405,7 +403,6 @@ FAMILIES: dict[str, ModelFamily] = {
             _NO_TYPES,
             lora_targets=("q_lin", "v_lin"),
             ia3_targets=(("k_lin", "v_lin", "lin2"), ("lin2",)),
-            supports_prefix=False,
         ),
         ModelFamily(
             "xlm-roberta",
@@ -424,7 +421,6 @@ FAMILIES: dict[str, ModelFamily] = {
             _WITH_TYPES,
             # The pooler is not in the pretrained checkpoints: it starts random, so it must train.
             extra_modules_to_save=("pooler",),
-            supports_prefix=False,
         ),
         ModelFamily(
             "modernbert",
@@ -433,7 +429,6 @@ FAMILIES: dict[str, ModelFamily] = {
             _NO_TYPES,
             lora_targets=("Wqkv", "Wo"),
             ia3_targets=(("Wqkv", "mlp.Wo"), ("mlp.Wo",)),
-            supports_prefix=False,
         ),
         ModelFamily(
             "albert",
@@ -445,7 +440,6 @@ FAMILIES: dict[str, ModelFamily] = {
             lora_targets=("query", "value"),
             ia3_targets=(("key", "value", "ffn_output"), ("ffn_output",)),
             embedding_dim="embedding_size",
-            supports_prefix=False,
         ),
         ModelFamily(
             "electra",

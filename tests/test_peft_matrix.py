@@ -21,9 +21,10 @@ import pytest
 
 from conftest import DATA, _forget_project_modules
 from scaffolder import render
+from scaffolder.errors import SpecError
 from scaffolder.plan import build_plan
 from scaffolder.spec import ProjectSpec
-from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, family_from_name, peft_refusal
+from scaffolder.tasks import FAMILIES, PEFT_METHODS, TASKS, UNSUPPORTED, family_from_name, peft_refusal
 
 # A small data file per task (test_render.py's matrix data).
 TASK_DATA = {
@@ -65,7 +66,7 @@ def cases() -> Iterator[Any]:
             if model_family.architecture not in info.architectures:
                 continue
             for method in PEFT_METHODS:
-                if peft_refusal(info, method, model_family):
+                if peft_refusal(info, method):
                     continue
                 reason = KNOWN_FAILURES.get((task, family, method))
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
@@ -153,15 +154,17 @@ def smoke_settings(smoke: ModuleType) -> dict[str, Any]:
     return {**getattr(smoke, "WINDOW", {}), **getattr(smoke, "GENERATION", {})}
 
 
-def project_step(workdir: Path, task: str, method: str, tiny_models: pytest.TempPathFactory) -> tuple[Any, Any]:
+def project_step(
+    workdir: Path, task: str, method: str, tiny_models: pytest.TempPathFactory, **settings: Any
+) -> tuple[Any, Any]:
     """The rendered project's model (on its tiny model) and one training batch, built by the project's own code
-    as train.py builds them."""
+    as train.py builds them; `settings` as `python train.py key=value` would set them."""
     smoke, tiny = importlib.import_module("tests.smoke"), importlib.import_module("tests.tiny")
     cfg = tiny.smoke_config(workdir, **smoke_settings(smoke))
     overrides = {"model_name_or_path": str(tiny_model(tiny, cfg, task, tiny_models))}
     if method == "adalora":
         overrides["adalora_total_step"] = 10  # train.py fills it in from the number of updates
-    cfg = type(cfg)(**{**cfg.to_dict(), **overrides})  # as train.py and tiny.train_tiny change settings
+    cfg = type(cfg)(**{**cfg.to_dict(), **overrides, **settings})  # as train.py and tiny.train_tiny change settings
     model_code, data = importlib.import_module("model"), importlib.import_module("data")
     tokenizer = model_code.load_tokenizer(cfg)
     model = model_code.build_model(cfg, tokenizer)
@@ -193,3 +196,64 @@ def test_one_training_step(
     reached = [name for name, grad in own.items() if grad is not None and grad.abs().sum() > 0]
     assert reached, f"none of the {len(own)} {method} parameters got a gradient: {sorted(own)[:3]}..."
     assert all(torch.isfinite(gradients[name]).all() for name in reached), "a gradient is not finite"
+
+
+# Each config.yaml knob of a method, a value other than its default, and the field of peft's own config that the
+# knob says it sets (peft's names, from its LoraConfig, AdaLoraConfig, PromptTuningConfig, PrefixTuningConfig and
+# PromptEncoderConfig).
+KNOBS = {
+    "lora": {"lora_r": (4, "r"), "lora_alpha": (7, "lora_alpha"), "lora_dropout": (0.25, "lora_dropout")},
+    "adalora": {
+        "adalora_init_r": (6, "init_r"), "adalora_target_r": (3, "target_r"), "lora_alpha": (7, "lora_alpha"),
+        "lora_dropout": (0.25, "lora_dropout"), "adalora_tinit": (1, "tinit"), "adalora_tfinal": (2, "tfinal"),
+        "adalora_total_step": (9, "total_step"),
+    },
+    "prompt-tuning": {"num_virtual_tokens": (5, "num_virtual_tokens"),
+                      "prompt_init_text": ("Is this review good or bad?", "prompt_tuning_init_text")},
+    "prefix-tuning": {"num_virtual_tokens": (5, "num_virtual_tokens"),
+                      "prefix_projection": (True, "prefix_projection")},
+    "p-tuning": {"num_virtual_tokens": (5, "num_virtual_tokens"), "encoder_hidden_size": (16, "encoder_hidden_size")},
+}  # fmt: skip
+
+
+def test_every_knob_is_listed() -> None:
+    assert {m: set(KNOBS.get(m, {})) for m in PEFT_METHODS} == {m: set(p.knobs) for m, p in PEFT_METHODS.items()}
+
+
+@pytest.mark.usefixtures("project_modules", "one_thread")
+@pytest.mark.parametrize("method", sorted(KNOBS))
+def test_each_knob_reaches_peft(
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`python train.py lora_r=4` builds a model whose peft config (and weights) have rank 4, and so on for every
+    knob config.yaml lists."""
+    # prefix tuning is refused for encoder heads: a decoder carries it
+    task, family = ("text-generation", "gpt2") if method == "prefix-tuning" else ("text-classification", "bert")
+    render_into(tmp_path / "project", task, family, method)
+    config = (tmp_path / "project" / "config.yaml").read_text()
+    assert all(f"\n{knob}: " in config for knob in KNOBS[method])  # each is a line a user can edit
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = {knob: value for knob, (value, _) in KNOBS[method].items()}
+    model, _ = project_step(tmp_path, task, method, tmp_path_factory, **settings)
+    peft_config = model.peft_config["default"]
+    assert {knob: getattr(peft_config, field) for knob, (_, field) in KNOBS[method].items()} == settings
+    if method == "lora":
+        ranks = {tuple(p.shape) for name, p in model.named_parameters() if "lora_A" in name}
+        assert ranks and all(shape[0] == 4 for shape in ranks)
+    if "num_virtual_tokens" in settings:
+        embedding = model.prompt_encoder["default"].embedding.weight
+        assert embedding.shape[0] == 5 * peft_config.num_transformer_submodules
+
+
+@pytest.mark.parametrize(("task", "method"), [key for key in UNSUPPORTED])
+def test_a_refused_method_says_so_in_one_line_naming_methods_that_train(task: str, method: str) -> None:
+    """The refusal at `scaffold new`, and the methods it names instead: each is a case above, which builds the
+    model on every family of the task and takes a training step with it."""
+    with pytest.raises(SpecError) as refused:
+        ProjectSpec(task=task, train_data=TASK_DATA[task], peft=method)
+    message = str(refused.value)
+    assert message.startswith(f"--peft {method} does not work for {task}: ") and "\n" not in message
+    named = message.rsplit("; use ", 1)[1].split(" or ")
+    trained = {case.values[2] for case in CASES if case.values[0] == task and not case.marks}
+    assert method not in named and set(named) <= trained, (named, trained)

@@ -1,4 +1,5 @@
-"""The generated-project contract (DESIGN.md): files and entry points every generator must provide.
+"""The generated-project contract (README.md, "The generated project"): files and entry points every generator
+must provide.
 
 The table is the contract; the LLM prompt states the same table, and this check holds any output to it.
 """
