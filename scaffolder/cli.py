@@ -6,10 +6,9 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,24 +19,29 @@ from scaffolder import __version__, vcs
 from scaffolder.errors import (
     EXIT_CODES,
     GenerationError,
-    MissingToolError,
-    OutputError,
     ScaffoldError,
     SmokeError,
     SpecError,
 )
 from scaffolder.interrupts import Terminated, handle_sigterm
 from scaffolder.llm import llm_generator
-from scaffolder.pipeline import NewResult, check_project, default_output, new_project, smoke_project
-from scaffolder.provenance import GeneratorRecord, model_code
-from scaffolder.regen import generations, record_outcome, regenerate
-from scaffolder.regen import undo as undo_last
-from scaffolder.smoke import SmokeResult, check_training_stack
+from scaffolder.pipeline import (
+    Consent,
+    NewResult,
+    RegenOutcome,
+    Watch,
+    check_project,
+    default_output,
+    new_project,
+    regen_project,
+    smoke_project,
+    undo_project,
+)
+from scaffolder.provenance import GeneratorRecord
+from scaffolder.regen import generations
+from scaffolder.smoke import SmokeResult
 from scaffolder.spec import ProjectSpec, data_path
 from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
-
-if TYPE_CHECKING:
-    from scaffolder.llm.generate import LLMGenerator
 
 # The LLM path's flags, shared by `new` and `regen`.
 LlmModel = Annotated[
@@ -185,21 +189,11 @@ def new(
         learning_rate=learning_rate,
         seed=seed,
     )
-    console = _console()
-    destination = output.expanduser() if output else default_output(spec)
+    console, destination = _console(), output.expanduser() if output else default_output(spec)
     generator = llm_generator(llm, llm_base_url, instructions)  # its settings are checked before any work
-    if not no_smoke:
-        check_training_stack()  # a missing stack is found before anything is written
-    with console.status(_generating(generator.endpoint.model if generator else None)):
-        result = new_project(spec, destination, run_smoke=False, generator=generator)
-    _print_new(console, result)
-    _print_record(console, result.record)
-    if not no_smoke and _may_run(console, result.record.model_code, trust, result.project):
-        with console.status(f"smoke-training on a tiny {result.plan.family.model_type}…"):
-            result.smoke = smoke_project(result.project)
-        _print_smoke(console, result.smoke)
-    elif not no_smoke:
-        result.smoke_skipped = "model-written code needs consent (--trust)"
+    result = new_project(spec, destination, not no_smoke, generator, _consent(console, trust, destination),
+                         _watch(console, lambda made: _print_new(console, made)))  # fmt: skip
+    _print_smoke(console, result.smoke)
     if as_json:
         print(json.dumps(result.to_json()))
     if result.smoke and not result.smoke.passed:
@@ -238,9 +232,7 @@ def smoke(
 ) -> None:
     """Re-run the smoke training run of an existing project."""
     console = _console()
-    project = project.expanduser().resolve()
-    with _locked(console, project, optional=True), console.status("smoke-training on a tiny model…"):
-        result = smoke_project(project)
+    result = smoke_project(project.expanduser(), _watch(console))
     _print_smoke(console, result)
     if as_json:
         print(json.dumps(result.to_json()))
@@ -257,8 +249,7 @@ def check(
 ) -> None:
     """Check a project across files (names, signatures, contract, spec, completeness, safety); exit 3 on errors."""
     console = _console()
-    with _locked(console, project.expanduser().resolve()):
-        result = check_project(project.expanduser().resolve(), fix=fix)
+    result = check_project(project.expanduser(), fix=fix, watch=_watch(console))
     for note in result.applied:
         _done(console, f"fixed {note}")
     if result.commit:
@@ -290,44 +281,20 @@ def regen(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
 ) -> None:
     """Regenerate after a spec change and merge it into your branch, keeping your edits (a git 3-way merge)."""
-    project = project.expanduser().resolve()
-    console = _console()
+    console, project = _console(), project.expanduser().resolve()
     generator = llm_generator(llm, llm_base_url, instructions)
-    if not no_smoke:
-        check_training_stack()
-    with _locked(console, project):
-        _regen(console, project, sets or [], generator, no_smoke=no_smoke, trust=trust, as_json=as_json)
-
-
-def _regen(console: Console, project: Path, sets: list[str], generator: LLMGenerator | None, *, no_smoke: bool,
-           trust: bool, as_json: bool) -> None:  # fmt: skip
-    with console.status(_generating(generator.endpoint.model if generator else None) + " and merging"):
-        result = regenerate(project, sets, generator)
-    _print_record(console, result.record)
-    if result.recovered:
-        _done(console, f"found an interrupted regeneration: {result.recovered}")
-    if result.generation is None:
-        _done(console, "nothing to regenerate: the spec renders the project as it was generated")
+    result = regen_project(project, sets or [], generator, not no_smoke, _consent(console, trust, project),
+                           _watch(console, lambda merged: _print_merged(console, merged)))  # fmt: skip
+    if result.regen.generation is None:
         return
-    _done(console, f"regenerated ({'; '.join(result.changes)}), merged as {str(result.merge)[:10]}")
-    checked = check_project(project)
-    for diagnostic in checked.diagnostics:
-        print(diagnostic)
-    smoke_result = None
-    if not no_smoke and _may_run(console, model_code(project), trust, project):
-        with console.status("smoke-training the merged project…"):
-            smoke_result = smoke_project(project)
-        _print_smoke(console, smoke_result)
-    note = record_outcome(project, result.generation, len(checked.errors), smoke_result)
+    _print_smoke(console, result.smoke)
     if as_json:
-        print(json.dumps({"changes": result.changes, "generation": result.generation, "merge": result.merge,
-                          "diagnostics": [d.to_json() for d in checked.diagnostics], **note,
-                          "llm": result.record.to_json() if generator else None}))  # fmt: skip
-    if checked.errors:
-        raise GenerationError(f"the merged project has {len(checked.errors)} check error(s) (listed above); "
+        print(json.dumps(result.to_json()))
+    if result.errors:
+        raise GenerationError(f"the merged project has {len(result.errors)} check error(s) (listed above); "
                               "fix them, or `scaffold undo` to drop the regeneration")  # fmt: skip
-    if smoke_result and not smoke_result.passed:
-        raise SmokeError(f"smoke run failed after the merge: {'; '.join(smoke_result.failures)} "
+    if result.smoke and not result.smoke.passed:
+        raise SmokeError(f"smoke run failed after the merge: {'; '.join(result.smoke.failures)} "
                          "(`scaffold undo` drops the regeneration)")  # fmt: skip
 
 
@@ -360,9 +327,8 @@ def log(project: Annotated[Path, typer.Argument(help="a project made by `scaffol
 @_handle_errors
 def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffold new`")] = Path(".")) -> None:
     """Drop the last regeneration, when nothing was committed on top of its merge."""
-    console, project = _console(), project.expanduser().resolve()
-    with _locked(console, project):
-        head = undo_last(project)
+    console = _console()
+    head = undo_project(project.expanduser(), _watch(console))
     _done(console, f"dropped the last regeneration; HEAD is {head[:10]} again")
 
 
@@ -384,22 +350,6 @@ def tasks() -> None:
         console.print(f"  {method.name:<14} {method.summary}")
 
 
-@contextmanager
-def _locked(console: Console, project: Path, optional: bool = False) -> Iterator[None]:
-    """One scaffold command at a time per project; a lock that a killed run left is taken over, and said so.
-    `optional`: a command that needs no git (smoke) also runs in a copy of the project without its repository."""
-    if optional:
-        try:
-            vcs.git_dir(project)
-        except (MissingToolError, OutputError):
-            yield
-            return
-    with vcs.locked(project) as lock:
-        if lock.stale_pid:
-            _warn(console, f"took over the lock of pid {lock.stale_pid}, a scaffold command that is no longer running")
-        yield
-
-
 def _done(console: Console, text: str) -> None:
     console.print("[green]✓[/] " + _plain(text))
 
@@ -416,16 +366,11 @@ def _print_new(console: Console, result: NewResult) -> None:
         _warn(console, warning)
     _done(console, f"model {spec.model} ({plan.family.model_type}), {plan.peft.name}, max_length {spec.max_length}")
     _done(console, f"wrote {result.project} ({len(result.files)} files), commit {result.commit[:10]}")
+    _print_record(console, result.record)
 
 
 def _warn(console: Console, text: str) -> None:
     console.print("[yellow]![/] " + _plain(text))
-
-
-def _generating(model: str | None) -> str:
-    if model is None:
-        return "planning, rendering and committing…"
-    return f"writing the project with {model}, checking and committing…"
 
 
 def _print_record(console: Console, record: GeneratorRecord) -> None:
@@ -444,24 +389,44 @@ def _print_record(console: Console, record: GeneratorRecord) -> None:
         _warn(console, f"fell back to the Jinja render for {where}")
 
 
-def _may_run(console: Console, code: list[str], trust: bool, project: Path) -> bool:
+def _consent(console: Console, trust: bool, project: Path) -> Consent:
     """Model-written code runs only with consent: --trust, or a yes typed at a terminal."""
-    if not code or trust:
-        return True
-    question = f"smoke-run the model-written {', '.join(code)} (a child process, offline)?"
-    if sys.stdin.isatty() and typer.confirm(question, default=False, err=True):
-        return True
-    _warn(
-        console,
-        f"smoke run skipped: {', '.join(code)} are model-written and running them needs your consent; "
-        f"review them, then `scaffold smoke {os.path.relpath(project)}` (or pass --trust)",
-    )
-    return False
+
+    def ask(code: list[str]) -> bool:
+        question = f"smoke-run the model-written {', '.join(code)} (a child process, offline)?"
+        if trust or (sys.stdin.isatty() and typer.confirm(question, default=False, err=True)):
+            return True
+        _warn(
+            console,
+            f"smoke run skipped: {', '.join(code)} are model-written and running them needs your consent; "
+            f"review them, then `scaffold smoke {os.path.relpath(project)}` (or pass --trust)",
+        )
+        return False
+
+    return ask
 
 
-def _print_smoke(console: Console, result: SmokeResult) -> None:
+def _watch(console: Console, generated: Callable[[Any], None] | None = None) -> Watch:
+    """Spinners while the pipeline works, its notes as warnings, and what it generated before the smoke run."""
+    return Watch(busy=console.status, generated=generated or (lambda _: None), warn=lambda text: _warn(console, text))
+
+
+def _print_merged(console: Console, result: RegenOutcome) -> None:
+    regen = result.regen
+    _print_record(console, regen.record)
+    if regen.recovered:
+        _done(console, f"found an interrupted regeneration: {regen.recovered}")
+    if regen.generation is None:
+        _done(console, "nothing to regenerate: the spec renders the project as it was generated")
+        return
+    _done(console, f"regenerated ({'; '.join(regen.changes)}), merged as {str(regen.merge)[:10]}")
+    for diagnostic in result.diagnostics:
+        print(diagnostic)
+
+
+def _print_smoke(console: Console, result: SmokeResult | None) -> None:
     """Success only: a failure is reported once, as the error line the exit code goes with."""
-    if result.passed:
+    if result and result.passed:
         losses = result.losses
         _done(
             console,
