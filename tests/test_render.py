@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import golden_store
 import libcst
 import pytest
 import yaml
@@ -89,19 +90,26 @@ def render_variant(name: str) -> dict[str, str]:
     return render.render(build_plan(spec), Path(__file__).parent / name)
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_render_matches_golden_files(name: str, request: pytest.FixtureRequest) -> None:
-    files = render_variant(name)
-    golden = GOLDEN / name
+@pytest.fixture(scope="module")
+def golden(request: pytest.FixtureRequest) -> Path:
+    """tests/golden, rewritten from every variant's render first under --update-golden (tests/golden_store.py:
+    each file kept once, as its difference from the most similar earlier render)."""
     if request.config.getoption("--update-golden"):
-        shutil.rmtree(golden, ignore_errors=True)
-        for relative, text in files.items():
-            (golden / relative).parent.mkdir(parents=True, exist_ok=True)
-            (golden / relative).write_text(text, encoding="utf-8")
-    on_disk = {p.relative_to(golden).as_posix() for p in golden.rglob("*") if p.is_file()}
-    assert on_disk == set(files), "file list changed; run `pytest --update-golden` and review the diff"
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            pytest.fail("run --update-golden in one process (without -n): it rewrites tests/golden as a whole")
+        golden_store.write(GOLDEN, {name: render_variant(name) for name in VARIANTS})
+    return GOLDEN
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_render_matches_golden_files(name: str, golden: Path) -> None:
+    files = render_variant(name)
+    stored = golden_store.read(golden, name)
+    assert set(stored) == set(files), "file list changed; run `pytest --update-golden` and review the diff"
+    kept = {path + ("" if (golden / name / path).is_file() else golden_store.DIFF) for path in stored}
+    assert golden_store.stored_paths(golden, name) == kept, "tests/golden holds stray files; run --update-golden"
     for relative, text in files.items():
-        assert text == (golden / relative).read_text(encoding="utf-8"), f"{relative} differs from its golden file"
+        assert text == stored[relative], f"{relative} differs from its golden file; run --update-golden and review"
 
 
 # A data file per task for the task x method matrix below.

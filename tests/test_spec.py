@@ -3,6 +3,7 @@ import subprocess
 from dataclasses import fields
 from pathlib import Path
 
+import golden_store
 import pytest
 
 from conftest import DATA, run_cli
@@ -10,6 +11,7 @@ from scaffolder.errors import SpecError
 from scaffolder.probes import question_answering, text_generation, token_classification
 from scaffolder.spec import (
     KINDS,
+    SPEC_FILE,
     ProjectSpec,
     apply_sets,
     from_toml,
@@ -198,10 +200,12 @@ def test_the_role_and_layout_tables_cover_every_task_and_match_the_probes() -> N
 
 
 def test_every_golden_project_spec_stays_valid() -> None:
-    specs = sorted((Path(__file__).parent / "golden").glob("*/scaffold.toml"))
-    assert len(specs) >= 16
-    for path in specs:
-        spec_from_text(path.read_text(encoding="utf-8"), path.parent, str(path))
+    golden = Path(__file__).parent / "golden"
+    names = sorted(path.name for path in golden.iterdir() if path.is_dir())
+    assert len(names) >= 16
+    for name in names:
+        text = golden_store.read_file(golden, name, SPEC_FILE)
+        spec_from_text(text, golden / name, f"{name}/{SPEC_FILE}")
 
 
 @pytest.mark.parametrize(

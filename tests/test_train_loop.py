@@ -54,7 +54,7 @@ train.build_model = poisoned
 train.main(sys.argv[2:])
 """
 SMALL_GPU = """
-import sys, torch, train
+import sys, torch, run_state, train
 build_model = train.build_model
 def small_memory(cfg, tokenizer):
     model = build_model(cfg, tokenizer)
@@ -65,12 +65,12 @@ def small_memory(cfg, tokenizer):
     return model
 train.build_model = small_memory
 # As under FSDP or ZeRO-3: best/ is saved from gathered weights loaded into a fresh copy of the model.
-whole_model = train.whole_model
+whole_model = run_state.whole_model
 def counted(run, state_dict):
     print("whole_model called")
     return whole_model(run, state_dict)
-train.whole_model = counted
-train.weights_are_sharded = lambda accelerator: True
+run_state.whole_model = counted
+run_state.weights_are_sharded = lambda accelerator: True
 train.main(sys.argv[1:])
 """
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from config import Config
 
+REPORT_FILE = "eval_report.txt"  # the best evaluation's report, which train.py writes to output_dir
 IGNORE_INDEX = -100
 
 

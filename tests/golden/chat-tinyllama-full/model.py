@@ -40,6 +40,17 @@ def build_model(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Mod
     return model
 
 
+def planned_settings(cfg: Config, total_updates: int) -> Config:
+    """Settings that depend on the run's length, filled in by train.py once it knows it (none for this model)."""
+    return cfg
+
+
+def after_update(model: torch.nn.Module, step: int) -> None:
+    """Called by train.py after each optimizer update (`step`, from 1), before its gradients are cleared: the place
+    for per-update work on the model (AdaLoRA re-allocates its ranks here); nothing for this one."""
+    return None
+
+
 def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """What the model's loss averages over in `batch`: its learned tokens (prompts and padding have label -100),
     so train.py weighs every learned token of an update the same, however the update is split into batches and

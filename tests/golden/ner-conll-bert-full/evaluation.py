@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader
 from config import Config
 from data import IGNORE
 
+REPORT_FILE = "classification_report.txt"  # the best evaluation's report, which train.py writes to output_dir
+
 
 def compute_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     return {

@@ -20,6 +20,8 @@ from torch.utils.data import DataLoader
 
 from config import Config
 
+REPORT_FILE = "eval_predictions.jsonl"  # the best evaluation's report, which train.py writes to output_dir
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 # Scripts written without spaces between words (Thai, Lao, Khmer, Myanmar, Japanese kana, Chinese characters):
 # each character is a token, as ROUGE is computed for Chinese.

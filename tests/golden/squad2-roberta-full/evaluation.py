@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from config import Config
 from data import NO_ANSWER, QuestionAnsweringDataset
 
+REPORT_FILE = "eval_predictions.jsonl"  # the best evaluation's report, which train.py writes to output_dir
 PAD_LOGIT = -1e4  # fills windows shorter than the batch's longest; never a candidate (no offsets there)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")

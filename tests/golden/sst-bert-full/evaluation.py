@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader
 
 from config import Config
 
+REPORT_FILE = "classification_report.txt"  # the best evaluation's report, which train.py writes to output_dir
+
 
 def score(logits: torch.Tensor, labels: torch.Tensor, cfg: Config) -> tuple[dict[str, float], str]:
     predictions, targets = logits.argmax(dim=-1).tolist(), labels.tolist()

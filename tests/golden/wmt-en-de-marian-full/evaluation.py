@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader
 
 from config import Config
 
+REPORT_FILE = "eval_predictions.jsonl"  # the best evaluation's report, which train.py writes to output_dir
+
 
 def compute_metrics(predictions: list[str], references: list[str], tokenize: str) -> dict[str, float]:
     """Corpus BLEU and chrF as sacrebleu computes them: detokenized text in, its standard tokenization inside,
