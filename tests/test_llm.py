@@ -551,10 +551,10 @@ def test_at_a_terminal_consent_is_asked_for(monkeypatch: pytest.MonkeyPatch, ans
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(cli.typer, "confirm", lambda text, **_: asked.append(text) or answer)
     console = cli._console()
-    assert cli._may_run(console, ["train.py"], False, Path("p")) is answer
+    assert cli._consent(console, False, Path("p"))(["train.py"]) is answer
     assert asked == ["smoke-run the model-written train.py (a child process, offline)?"]
-    assert cli._may_run(console, [], False, Path("p")) and cli._may_run(console, ["x.py"], True, Path("p"))
-    assert len(asked) == 1  # nothing to ask about without model code, or with --trust
+    assert cli._consent(console, True, Path("p"))(["x.py"])
+    assert len(asked) == 1  # --trust answers without asking
 
 
 def test_settings_come_from_the_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

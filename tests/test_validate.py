@@ -76,7 +76,8 @@ MUTATIONS = {
                    '    torch.save(model.state_dict(), Path(path) / "copy.pt")\n'
                    '    model.load_state_dict(torch.load(Path(path) / "copy.pt"))\n    return model.eval(), tokenizer',
                    "S606"),
-    "delete outside": ("train.py", "shutil.rmtree(staging, ignore_errors=True)", "shutil.rmtree('/home')", "S607"),
+    "delete outside": ("run_state.py", "shutil.rmtree(staging, ignore_errors=True)", "shutil.rmtree('/home')",
+                       "S607"),
     "append outside": ("train.py", "    return train(load_config(argv))",
                        "    open('/etc/hosts', mode='a').close()\n    return train(load_config(argv))", "S607"),
     "remote code": ("model.py", "trust_remote_code=cfg.trust_remote_code,\n    )", "trust_remote_code=True,\n    )",
