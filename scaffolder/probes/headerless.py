@@ -67,6 +67,12 @@ def data_rows(path: Path, rows: int = readers.SAMPLE_ROWS) -> list[list[str]]:
     return found if found and looks_like_data(found[0]) else []
 
 
+def numbers(rows: list[list[str]], index: int) -> bool:
+    """Whether column `index` of these rows holds numbers only (ids, scores): never the text a suggestion names."""
+    values = [fields[index] for fields in rows if len(fields) > index and fields[index].strip()]
+    return bool(values) and all(readers.is_number(value) for value in values)
+
+
 def looks_like_data(fields: Sequence[str]) -> bool:
     names = [field.strip() for field in fields if field.strip()]
     return any(readers.is_number(name) or len(name.split()) >= 4 or name.endswith(SENTENCE_ENDS) for name in names)

@@ -15,7 +15,7 @@ from typing import Any
 
 from scaffolder.errors import DataError
 from scaffolder.probes import DataSummary, Probed, TextStats, headerless
-from scaffolder.probes.readers import data_format, is_number
+from scaffolder.probes.readers import data_format
 from scaffolder.spec import ProjectSpec
 
 # Header names, most specific first. Matching ignores case.
@@ -70,7 +70,7 @@ def suggest_header(rows: list[list[str]]) -> str:
     """The --header for a file without a header row: `document` for the column with the longest texts, `summary`
     for the one with the shortest, `id` for numbers, `columnN` for any other."""
     width = max(len(fields) for fields in rows)
-    lengths = {i: _mean_length(rows, i) for i in range(width) if not _numbers(rows, i)}
+    lengths = {i: _mean_length(rows, i) for i in range(width) if not headerless.numbers(rows, i)}
     if len(lengths) < 2:
         return "summarization needs a document and a summary column; add them"
     document, summary = max(lengths, key=lengths.__getitem__), min(lengths, key=lengths.__getitem__)
@@ -87,11 +87,6 @@ def suggest_header(rows: list[list[str]]) -> str:
 
 def _mean_length(rows: list[list[str]], index: int) -> float:
     return sum(len(fields[index]) for fields in rows if len(fields) > index) / len(rows)
-
-
-def _numbers(rows: list[list[str]], index: int) -> bool:
-    values = [fields[index] for fields in rows if len(fields) > index and fields[index].strip()]
-    return bool(values) and all(is_number(value) for value in values)
 
 
 def summarize(path: Path, text: str, summary: str, header: Sequence[str] = ()) -> DataSummary:

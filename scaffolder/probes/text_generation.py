@@ -10,6 +10,7 @@ is a corpus of documents, tabs and all.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from typing import Any
 
 from scaffolder.errors import DataError
 from scaffolder.probes import DataSummary, Probed, TextStats, headerless
-from scaffolder.probes.readers import data_format, is_number, iter_records, read_sample
+from scaffolder.probes.readers import SAMPLE_ROWS, data_format, iter_records
 from scaffolder.spec import ProjectSpec
 
 LAYOUTS = ("instruction", "chat", "text")
@@ -69,10 +70,9 @@ class Layout:
 
 
 def probe(spec: ProjectSpec) -> Probed:
-    if data_format(spec.train_data) == "txt" and not spec.header:
-        sample = read_sample(spec.train_data)  # a corpus: a tab in its first line is text, not a field
-    else:
-        sample = headerless.sample(spec.train_data, spec.header, suggest_header)
+    sample = list(itertools.islice(records(spec.train_data, spec.header), SAMPLE_ROWS))
+    if not sample:
+        raise DataError(f"data file {spec.train_data} has no rows; it needs at least a few examples")
     layout = infer_layout(sample, spec.train_data, spec.columns, spec.data_layout)
     train, notes = summarize(spec.train_data, layout, spec.header)
     evaluation = None
@@ -188,7 +188,7 @@ def suggest_header(rows: list[list[str]]) -> str:
     instruction, then the input (of three or more), and last the response, as prompt/response exports lay them
     out; a lone text column is `text`; the first column of numbers is `id`; `columnN` any other."""
     width = max(len(fields) for fields in rows)
-    texts = [i for i in range(width) if not _numbers(rows, i)]
+    texts = [i for i in range(width) if not headerless.numbers(rows, i)]
     if not texts:
         return "text-generation needs a column of text; add one"
     names = {texts[0]: "text"} if len(texts) == 1 else {texts[0]: "instruction", texts[-1]: "response"}
@@ -205,18 +205,13 @@ def suggest_header(rows: list[list[str]]) -> str:
     return f"name its {width} columns in order: --header {header} (read as: {read_as}; reorder the names if not)"
 
 
-def _numbers(rows: list[list[str]], index: int) -> bool:
-    values = [fields[index] for fields in rows if len(fields) > index and fields[index].strip()]
-    return bool(values) and all(is_number(value) for value in values)
-
-
 # --- reading every record ----------------------------------------------------------------------------------------
 
 
 def records(path: Path, header: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     """Every record of a data file; a csv or tsv one without a header row read by the names `header` gives."""
     if data_format(path) == "txt" and not header:
-        return iter_records(path)
+        return iter_records(path)  # a corpus: a tab in its first line is text, not a field
     return headerless.records(path, header, suggest_header)
 
 
