@@ -101,6 +101,7 @@ class RegenOutcome:
         regen = self.regen
         return {"changes": regen.changes, "generation": regen.generation, "merge": regen.merge,
                 "diagnostics": [d.to_json() for d in self.diagnostics], **self.outcome,
+                "smoke_skipped": self.smoke_skipped,
                 "llm": regen.record.to_json() if regen.record.name != render.GENERATOR else None}  # fmt: skip
 
 
@@ -175,7 +176,7 @@ def _smoke_if_allowed(
 ) -> tuple[smoke.SmokeResult | None, str | None]:
     """The smoke run, or why it did not run: model-written code runs only with consent."""
     if code and not consent(code):
-        return None, f"{', '.join(code)} are model-written: running them needs consent, which was not given"
+        return None, f"model-written code ({', '.join(code)}) needs consent to run, and it was not given"
     with watch.busy(f"smoke-training {what or 'on a tiny model'}…"):
         return smoke.run_smoke(project), None
 

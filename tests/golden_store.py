@@ -36,7 +36,7 @@ def write(root: Path, renders: dict[str, dict[str, str]]) -> None:
             stored = _as_difference(path, text, done)
             target = folder / (path + DIFF if stored is not None else path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text if stored is None else stored, encoding="utf-8")
+            target.write_text(text if stored is None else stored, encoding="utf-8", newline="")
         done[name] = files
 
 
@@ -49,9 +49,14 @@ def read(root: Path, name: str) -> dict[str, str]:
 def read_file(root: Path, name: str, path: str) -> str:
     whole = root / name / path
     if whole.is_file():
-        return whole.read_text(encoding="utf-8")
-    base, _, hunks = (root / name / (path + DIFF)).read_text(encoding="utf-8").partition("\n")
+        return _read(whole)
+    base, _, hunks = _read(root / name / (path + DIFF)).partition("\n")
     return apply(read_file(root, base.removeprefix("from "), path), hunks)
+
+
+def _read(path: Path) -> str:
+    with path.open(encoding="utf-8", newline="") as f:  # as written: a `\r` stays
+        return f.read()
 
 
 def stored_paths(root: Path, name: str) -> set[str]:

@@ -212,6 +212,19 @@ def test_text_generation_suggests_the_header_and_data_py_reads_it(render_project
     assert sorted(row["instruction"] for row in [*train, *held_out]) == sorted(r["instruction"] for r in expected)
 
 
+@pytest.mark.parametrize(
+    ("rows", "header"),
+    [
+        ([[f"Name the city number {i}, please.", f"City {i}.", ""] for i in range(9)], "instruction,response,column3"),
+        ([[f"What is {i} times 7?", str(7 * i)] for i in range(9)], "instruction,response"),  # a numeric answer
+        ([["", f"An indented line of verse, number {i}."] for i in range(9)], "column1,text"),
+    ],
+    ids=["trailing-tab", "numeric-answer", "indented"],
+)
+def test_a_suggestion_names_no_empty_column_and_keeps_numeric_answers(rows: list[list[str]], header: str) -> None:
+    assert suggested_header(text_generation.suggest_header(rows)) == header
+
+
 def test_a_text_corpus_with_tabs_in_its_first_line_is_still_plain_text(tmp_path: Path) -> None:
     path = tmp_path / "corpus.txt"
     path.write_text("Name\tAge\tTown: a table quoted in a story.\n\n" + "The story goes on, line after line.\n" * 40)

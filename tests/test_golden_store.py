@@ -13,7 +13,7 @@ BASE = "".join(f"line {i}\n" if i % 7 else "\n" for i in range(60))  # blank lin
 def variants() -> dict[str, dict[str, str]]:
     lines = BASE.splitlines(keepends=True)
     return {
-        "first": {"a.py": BASE, "same.txt": "x\n", "no-newline.txt": "end"},
+        "first": {"a.py": BASE, "same.txt": "x\n", "no-newline.txt": "end", "crlf.txt": "a\r\nb\r\n"},
         "inserted-at-top": {"a.py": "# new\n" + BASE, "same.txt": "x\n"},
         "removed-at-end": {"a.py": "".join(lines[:-3]), "same.txt": "x\n", "no-newline.txt": "end"},
         "blank-lines-changed": {"a.py": BASE.replace("\n\n", "\n\n\n"), "sub/b.py": "only here\n"},

@@ -5,7 +5,7 @@ instruction/input/output (alpaca), instruction/context/response (dolly), prompt/
 and similar pairs are instruction data; a lone `text` column (or a .txt file) is plain text. `--column ROLE=NAME`
 names the columns instead (roles: instruction, input, response; messages; text). A csv or tsv file without a
 header row (a `prompt<TAB>response` export) is refused with the `--header` that names its columns; a .txt file
-is a corpus of documents, tabs and all.
+is a corpus of documents unless its lines are tab-separated fields (then it is read as tsv).
 """
 
 from __future__ import annotations
@@ -186,16 +186,18 @@ def _from_keys(names: list[str], layout: str | None) -> Layout | None:
 def suggest_header(rows: list[list[str]]) -> str:
     """The --header for a csv or tsv file without a header row: its text columns in file order are the
     instruction, then the input (of three or more), and last the response, as prompt/response exports lay them
-    out; a lone text column is `text`; the first column of numbers is `id`; `columnN` any other."""
+    out; a lone text column is `text`. A first column of numbers is an `id` (a numeric answer further on is
+    text); a column empty in every row, `columnN`."""
     width = max(len(fields) for fields in rows)
-    texts = [i for i in range(width) if not headerless.numbers(rows, i)]
+    filled = [i for i in range(width) if any(len(fields) > i and fields[i].strip() for fields in rows)]
+    texts = [i for i in filled if i > 0 or not headerless.numbers(rows, i)]
     if not texts:
         return "text-generation needs a column of text; add one"
     names = {texts[0]: "text"} if len(texts) == 1 else {texts[0]: "instruction", texts[-1]: "response"}
     if len(texts) > 2:
         names[texts[1]] = "input"
-    numbers = [i for i in range(width) if i not in texts]
-    names.update({numbers[0]: "id"} if numbers else {})
+    if 0 in filled and 0 not in texts:
+        names[0] = "id"
     header = ",".join(names.get(i, f"column{i + 1}") for i in range(width))
     read_as = (
         "the text column as plain text"
@@ -211,7 +213,7 @@ def suggest_header(rows: list[list[str]]) -> str:
 def records(path: Path, header: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     """Every record of a data file; a csv or tsv one without a header row read by the names `header` gives."""
     if data_format(path) == "txt" and not header:
-        return iter_records(path)  # a corpus: a tab in its first line is text, not a field
+        return iter_records(path)  # a corpus (a line's tab is text in it): data_format tells fields from prose
     return headerless.records(path, header, suggest_header)
 
 
