@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -36,13 +35,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current render")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files with the most slow tests run first, each file's tests in their own order (module fixtures are
-    set up once): the xdist workers then end on short tests, not one waiting for the other's minute-long one."""
-    slow = Counter(item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow"))
-    items.sort(key=lambda item: -slow[item.nodeid.split("::")[0]])  # a stable sort keeps each file together
 
 
 @pytest.fixture(autouse=True)
