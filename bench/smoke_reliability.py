@@ -13,6 +13,7 @@ must fail the smoke run:
   loss has a mask.
 
     python bench/smoke_reliability.py [--seeds 1 2 3 4 5] [--tasks ...] [--methods ...] [--breakages-only]
+    python bench/smoke_reliability.py --merge part1.json part2.json   # runs split over processes, or rerun
 
 Each project runs in one process (its modules imported once) that calls its own tests/smoke.py once per seed,
 with the seed set in the smoke settings; a breakage is patched into that process. Results: stdout and
@@ -105,6 +106,7 @@ for seed in seeds:
         "seed": seed, "passed": result["passed"], "failures": result["failures"],
         "first": sum(losses[:quarter]) / quarter if losses else None,
         "last": sum(losses[-quarter:]) / quarter if losses else None,
+        "pairing": result.get("pairing"),
     }), flush=True)
 """
 
@@ -135,6 +137,50 @@ def smoke_seeds(project: Path, breakage: str, seeds: list[int], work: Path) -> l
     return results
 
 
+def summarize(runs: list[dict]) -> dict:
+    working = [r for r in runs if r["breakage"] == "none"]
+    broken = [r for r in runs if r["breakage"] != "none"]
+    caught: dict[str, list[bool]] = {}
+    for r in broken:
+        caught.setdefault(f"{r['task']} {r['breakage']}", []).append(not r["passed"])
+    return {
+        "false_failures": sum(not r["passed"] for r in working),
+        "working_runs": len(working),
+        "breakages_missed": sum(r["passed"] for r in broken),
+        "broken_runs": len(broken),
+        "missed": sorted({f"{r['task']} {r['method']} {r['breakage']}" for r in broken if r["passed"]}),
+        "falsely_failed": sorted(
+            f"{r['task']} {r['shape']} {r['method']} seed {r['seed']}" for r in working if not r["passed"]
+        ),
+        "caught_by_task": {key: f"{sum(hits)}/{len(hits)}" for key, hits in sorted(caught.items())},
+        "pairing_ratio_range": pairing_ranges(runs),
+    }
+
+
+def pairing_ranges(runs: list[dict]) -> dict[str, list[float]]:
+    """Where the smoke run checks pairing: the lowest and highest ratio of the loss with another example's targets
+    to the loss with its own, per task x method x breakage (the check asks for more than 1.25)."""
+    ratios: dict[str, list[float]] = {}
+    for r in runs:
+        if r.get("pairing"):
+            key = f"{r['task']} {r['method']} {r['breakage']}"
+            ratios.setdefault(key, []).append(r["pairing"]["other"] / r["pairing"]["own"])
+    return {key: [round(min(v), 3), round(max(v), 3)] for key, v in sorted(ratios.items())}
+
+
+def merge(files: list[Path], out: Path) -> None:
+    """One results file from runs made in several processes (tasks split over the cores), or run again."""
+    parts = [json.loads(file.read_text()) for file in files]
+    # A run in a later file replaces the same run (task, shape, method, breakage, seed) in an earlier one.
+    keyed = {(r["task"], r["shape"], r["method"], r["breakage"], r["seed"]): r for part in parts for r in part["runs"]}
+    runs = list(keyed.values())
+    summary = {**summarize(runs), "seeds": parts[0]["summary"]["seeds"],
+               "breakage_seeds": parts[0]["summary"].get("breakage_seeds", [1, 2, 3]),
+               "minutes": [part["summary"]["minutes"] for part in parts]}  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    out.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
@@ -144,7 +190,10 @@ def main() -> None:
     parser.add_argument("--breakages-only", action="store_true")
     parser.add_argument("--breakages", nargs="+", choices=BREAKAGES, default=list(BREAKAGES))
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "smoke_reliability.json")
+    parser.add_argument("--merge", nargs="+", type=Path, help="write --out from these results files instead")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     runs: list[dict] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smoke-reliability-") as tmp:
@@ -168,18 +217,9 @@ def main() -> None:
                             verdict = "passed" if result["passed"] else "FAILED " + "; ".join(result["failures"])[:160]
                             print(f"{task:<21}{shape:<12}{method:<14}{breakage:<16}seed {result['seed']}: {verdict}",
                                   flush=True)  # fmt: skip
-    working = [r for r in runs if r["breakage"] == "none"]
-    broken = [r for r in runs if r["breakage"] != "none"]
-    summary = {
-        "false_failures": sum(not r["passed"] for r in working),
-        "working_runs": len(working),
-        "breakages_missed": sum(r["passed"] for r in broken),
-        "broken_runs": len(broken),
-        "missed": sorted({f"{r['task']} {r['method']} {r['breakage']}" for r in broken if r["passed"]}),
-        "falsely_failed": sorted({f"{r['task']} {r['shape']} {r['method']}" for r in working if not r["passed"]}),
-        "seeds": args.seeds,
-        "minutes": round((time.perf_counter() - started) / 60, 1),
-    }
+    summary = summarize(runs)
+    summary.update(seeds=args.seeds, breakage_seeds=args.breakage_seeds,
+                   minutes=round((time.perf_counter() - started) / 60, 1))  # fmt: skip
     print(json.dumps(summary, indent=2))
     args.out.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2) + "\n")
 
