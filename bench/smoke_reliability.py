@@ -106,7 +106,6 @@ for seed in seeds:
         "seed": seed, "passed": result["passed"], "failures": result["failures"],
         "first": sum(losses[:quarter]) / quarter if losses else None,
         "last": sum(losses[-quarter:]) / quarter if losses else None,
-        "pairing": result.get("pairing"),
     }), flush=True)
 """
 
@@ -153,19 +152,7 @@ def summarize(runs: list[dict]) -> dict:
             f"{r['task']} {r['shape']} {r['method']} seed {r['seed']}" for r in working if not r["passed"]
         ),
         "caught_by_task": {key: f"{sum(hits)}/{len(hits)}" for key, hits in sorted(caught.items())},
-        "pairing_ratio_range": pairing_ranges(runs),
     }
-
-
-def pairing_ranges(runs: list[dict]) -> dict[str, list[float]]:
-    """Where the smoke run checks pairing: the lowest and highest ratio of the loss with another example's targets
-    to the loss with its own, per task x method x breakage (the check asks for more than 1.25)."""
-    ratios: dict[str, list[float]] = {}
-    for r in runs:
-        if r.get("pairing"):
-            key = f"{r['task']} {r['method']} {r['breakage']}"
-            ratios.setdefault(key, []).append(r["pairing"]["other"] / r["pairing"]["own"])
-    return {key: [round(min(v), 3), round(max(v), 3)] for key, v in sorted(ratios.items())}
 
 
 def merge(files: list[Path], out: Path) -> None:

@@ -52,12 +52,6 @@ class TaskInfo:
     layouts: tuple[str, ...] = ()
     # Its probe and data.py read csv/tsv files without a header row, the columns named by `header` (--header).
     headerless: bool = False
-    # The PEFT methods whose smoke run checks that each training example's own targets cost clearly less than
-    # another's (tests/tiny.py check_pairing): where a tiny random model learns how targets depend on inputs in
-    # the smoke run's 64 steps, measured by bench/smoke_reliability.py. Elsewhere it learns what the targets have
-    # in common first (translation: even a full fine-tune scores another row's target as well as its own), and
-    # virtual tokens are one prompt for every input.
-    smoke_pairing_methods: tuple[str, ...] = ()
 
     @property
     def template_dir(self) -> str:
@@ -97,8 +91,6 @@ TASKS: dict[str, TaskInfo] = {
         learning_rates={"none": 2e-5, "lora": 2e-4},
         pooled_head=True,
         headerless=True,
-        # Not AdaLoRA: on sentence pairs a working run's ratio fell to 1.24 (seed 4 of 5).
-        smoke_pairing_methods=("none", "lora"),
     ),
     "token-classification": TaskInfo(
         roles=("tokens", "tags"),
@@ -119,7 +111,6 @@ TASKS: dict[str, TaskInfo] = {
         # random batches with 2 batches sorted together, 1.5 points at 4, 3 points at the default (23 there),
         # measured when each window's batches still came longest first (not yet re-measured with them shuffled).
         length_group_batches=2,
-        smoke_pairing_methods=("none", "lora", "adalora"),
     ),
     "question-answering": TaskInfo(
         roles=("question", "context", "answers", "id"),
@@ -184,7 +175,6 @@ TASKS: dict[str, TaskInfo] = {
         # Larger steps than encoders take: transformers' T5 guide finds 1e-4 to 3e-4 work with AdamW.
         learning_rates={"none": 1e-4, "lora": 1e-3},
         dependencies=("rouge-score>=0.1.2", "sentencepiece>=0.2", "protobuf>=4"),
-        smoke_pairing_methods=("none",),
         smoke_learning_rates=_HEADLESS_SMOKE_RATES,
     ),
     "translation": TaskInfo(
