@@ -50,7 +50,7 @@ SHAPES = {
     "translation": [("wmt-en-de", "wmt_en_de.jsonl", []), ("en-zh", "en_zh.csv", [])],
 }
 METHODS = tuple(PEFT_METHODS)
-HEAD_TASKS = ("text-classification", "token-classification", "question-answering")
+HEAD_TASKS = tuple(name for name, task in TASKS.items() if task.has_head)
 BREAKAGES = ("no-step", "shuffled-labels", "frozen-head", "no-targets")
 
 # Runs in the project's folder: argv = breakage ("none" or one of BREAKAGES), seeds as JSON, a work folder.
@@ -162,7 +162,7 @@ def merge(files: list[Path], out: Path) -> None:
     keyed = {(r["task"], r["shape"], r["method"], r["breakage"], r["seed"]): r for part in parts for r in part["runs"]}
     runs = list(keyed.values())
     summary = {**summarize(runs), "seeds": parts[0]["summary"]["seeds"],
-               "breakage_seeds": parts[0]["summary"].get("breakage_seeds", [1, 2, 3]),
+               "breakage_seeds": parts[0]["summary"]["breakage_seeds"],
                "minutes": [part["summary"]["minutes"] for part in parts]}  # fmt: skip
     print(json.dumps(summary, indent=2))
     out.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2) + "\n")

@@ -262,12 +262,14 @@ def test_a_refusal_says_so_in_one_line_naming_methods_that_train(
     """`scaffold new` refuses each method the task cannot use in one line, naming others; each method named takes
     a training step on the task's model family (its first in the table)."""
     named: set[str] = set()
-    for refused in sorted(method for t, method in UNSUPPORTED if t == task):
+    refusals = sorted(method for t, method in UNSUPPORTED if t == task)
+    for refused in refusals:
         with pytest.raises(SpecError) as refusal:
             ProjectSpec(task=task, train_data=TASK_DATA[task], peft=refused)
         message = str(refusal.value)
         assert message.startswith(f"--peft {refused} does not work for {task}: ") and "\n" not in message
         named |= set(message.rsplit("; use ", 1)[1].split(" or "))
+    assert named and not named & set(refusals), named  # never another method it refuses
     family = next(name for name, f in FAMILIES.items() if f.architecture in TASKS[task].architectures)
     for method in sorted(named):
         folder = tmp_path / method
