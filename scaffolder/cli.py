@@ -41,7 +41,7 @@ from scaffolder.provenance import GeneratorRecord
 from scaffolder.regen import generations
 from scaffolder.smoke import SmokeResult
 from scaffolder.spec import ProjectSpec, data_path
-from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
+from scaffolder.tasks import PEFT_METHODS, TASKS, TRAINING_CONTROLS, peft_refusal
 
 # The LLM path's flags, shared by `new` and `regen`.
 LlmModel = Annotated[
@@ -334,7 +334,7 @@ def undo(project: Annotated[Path, typer.Argument(help="a project made by `scaffo
 
 @app.command()
 def tasks() -> None:
-    """List the tasks, the PEFT methods, and which methods each task supports."""
+    """List the tasks, the PEFT methods, which methods each task supports, and the training controls."""
     console = Console(highlight=False, soft_wrap=True, width=160)  # the matrix is wide; pipes get it whole
     for info in TASKS.values():
         console.print(f"[bold]{info.name}[/]  {info.summary}")
@@ -348,6 +348,12 @@ def tasks() -> None:
     console.print()
     for method in PEFT_METHODS.values():
         console.print(f"  {method.name:<14} {method.summary}")
+    console.print()
+    console.print("training controls: config.yaml lines, `python train.py KEY=VALUE` for one run, and")
+    console.print("`scaffold regen --set training.KEY=VALUE` to record them in scaffold.toml (see the README)")
+    for name, control in TRAINING_CONTROLS.items():
+        default = "null" if control.default is None else control.default
+        console.print(f"  {name:<25} {default!s:<18} {control.comment}", markup=False)
 
 
 def _done(console: Console, text: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from scaffolder import __version__
 from scaffolder.plan import Plan
 from scaffolder.spec import SPEC_FILE, is_local_model, portable_path, to_toml
+from scaffolder.tasks import TRAINING_CONTROLS
 
 GENERATOR = "jinja"
 
@@ -96,6 +97,9 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         "lora_target_modules": list(plan.family.lora_targets) if plan.family.lora_targets else None,
         "ia3_target_modules": list(ia3[0]) if ia3 else None,
         "ia3_feedforward_modules": list(ia3[1]) if ia3 else None,
+        # config.yaml's training controls: scaffold.toml's `training` table over their defaults.
+        "training": {name: spec.training.get(name, control.default) for name, control in TRAINING_CONTROLS.items()},
+        "training_controls": TRAINING_CONTROLS,
         # QLoRA: a frozen 4-bit base under low-rank adapters.
         "qlora": plan.task.quantizable and plan.peft.name in ("lora", "adalora"),
     }

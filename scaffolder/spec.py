@@ -19,7 +19,7 @@ from typing import Any
 import tomlkit
 
 from scaffolder.errors import SpecError
-from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal, training_control_refusal
 
 SPEC_FILE = "scaffold.toml"
 _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -52,6 +52,8 @@ class ProjectSpec:
     batch_size: int | None = None
     learning_rate: float | None = None
     seed: int = 42
+    # Training controls (tasks.TRAINING_CONTROLS) that config.yaml starts with instead of their defaults.
+    training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -95,6 +97,10 @@ def validate(spec: ProjectSpec) -> None:
         raise SpecError(f"`max_length` {spec.max_length} is larger than any encoder supports; use at most 8192")
     if spec.learning_rate is not None and not 0.0 < spec.learning_rate < 1.0:
         raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
+    for name, value in spec.training.items():
+        refusal = training_control_refusal(name, value)
+        if refusal:
+            raise SpecError(refusal + " (scaffold.toml `training`, or --set training.NAME=VALUE)")
 
 
 def _validate_columns(task: str, columns: dict[str, str]) -> None:
@@ -250,6 +256,8 @@ def _plain(spec: ProjectSpec, project_dir: Path) -> dict[str, object]:
         elif isinstance(value, dict):
             value = dict(value)
         out[key] = value
+    if not out["training"]:
+        del out["training"]  # so that the scaffold.toml (and spec hash) of a project without controls stays as it was
     return out
 
 
@@ -265,6 +273,13 @@ def apply_sets(spec: ProjectSpec, sets: list[str], project_dir: Path) -> Project
             name = _toml_value(text)
             # A column name is text: a bare `columns.label=2024` names the column "2024".
             key, value = "columns", {**values["columns"], role: name if isinstance(name, str) else text}
+        elif sep and dot and table == "training":  # training.eval_steps=100 sets one control
+            controls = dict(values.get("training", {}))
+            if text in ("null", "default"):  # TOML has no null: the control goes back to its default
+                controls.pop(role, None)
+            else:
+                controls[role] = _toml_value(text)
+            key, value = "training", controls
         elif not sep or key not in known:
             raise SpecError(f"--set {item!r}: expected key=value with a scaffold.toml key ({', '.join(sorted(known))})")
         else:
@@ -307,6 +322,10 @@ def _is_strings(value: object) -> bool:
     return isinstance(value, list) and all(_is_string(name) for name in value)
 
 
+def _is_table(value: object) -> bool:
+    return isinstance(value, dict) and all(_is_string(key) for key in value)
+
+
 def _is_columns(value: object) -> bool:
     return isinstance(value, dict) and all(_is_string(role) and _is_string(name) for role, name in value.items())
 
@@ -336,6 +355,7 @@ KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "batch_size": (_INTEGER, _is_integer),
     "learning_rate": ("a number like 2e-5", _is_number),
     "seed": (_INTEGER, _is_integer),
+    "training": ('a table of training controls like { eval_steps = 200, lr_scheduler_type = "cosine" }', _is_table),
 }
 
 
@@ -365,4 +385,6 @@ def _arguments(values: dict[str, Any], base: Path) -> dict[str, Any]:
 def spec_changes(old: ProjectSpec, new: ProjectSpec, project_dir: Path) -> list[str]:
     """`peft: none -> lora` for every field that differs, in scaffold.toml's terms."""
     before, after = _plain(old, project_dir), _plain(new, project_dir)
-    return [f"{key}: {before[key]} -> {after[key]}" for key in after if before.get(key) != after[key]]
+    keys = [*after, *(key for key in before if key not in after)]  # `training` is left out when empty
+    changed = [key for key in keys if before.get(key) != after.get(key)]
+    return [f"{key}: {before.get(key, {})} -> {after.get(key, {})}" for key in changed]

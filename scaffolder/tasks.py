@@ -574,3 +574,66 @@ def family_from_name(model: str) -> ModelFamily | None:
         if any(pattern in name for pattern in family.name_patterns):
             return family
     return None
+
+
+@dataclass(frozen=True)
+class TrainingControl:
+    """A config.yaml training control beyond the basics: its default, the values it takes and what it does.
+
+    scaffold.toml's `training` table sets any of them (`scaffold regen --set training.NAME=VALUE`), config.yaml
+    carries each as one commented line, and `python train.py NAME=VALUE` overrides it for one run."""
+
+    default: Any
+    comment: str
+    says: str  # the valid values in words, for scaffold's error messages
+    choices: tuple[str, ...] = ()  # a word from these; empty: a number (or null, where the default is null)
+    minimum: float = 0  # for a number: the smallest valid value
+    integer: bool = False
+
+
+# Scheduler names of transformers.get_scheduler that step once per update on their own: reduce_lr_on_plateau
+# steps on a metric and greedy on the loss, which the loop does not hand a scheduler.
+LR_SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+    "warmup_stable_decay", "cosine_with_min_lr",
+)  # fmt: skip
+# The optimizers train.py builds: torch's AdamW (fused, or the plain loop), transformers' Adafactor (factored
+# second moments: less optimizer memory), and bitsandbytes' 8-bit AdamW (CUDA only; paged also spills to CPU).
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_8bit", "paged_adamw_8bit")
+
+TRAINING_CONTROLS: dict[str, TrainingControl] = {
+    "eval_steps": TrainingControl(
+        None, "updates between evaluations (the best model is chosen over them); null = at the end of each epoch",
+        "a positive integer or null", minimum=1, integer=True,
+    ),
+    "early_stopping_patience": TrainingControl(
+        None, "stop after this many evaluations in a row without metric_for_best_model improving; null = never",
+        "a positive integer or null", minimum=1, integer=True,
+    ),
+    "early_stopping_threshold": TrainingControl(
+        0.0, "an evaluation improves only when it beats the best so far by more than this", "a number >= 0",
+    ),
+    "lr_scheduler_type": TrainingControl(
+        "linear", "the learning rate after warmup (transformers.get_scheduler): " + ", ".join(LR_SCHEDULERS),
+        "one of " + ", ".join(LR_SCHEDULERS), choices=LR_SCHEDULERS,
+    ),
+    "optim": TrainingControl(
+        "adamw_torch_fused", "the optimizer: " + ", ".join(OPTIMIZERS) + " (the 8-bit ones: bitsandbytes, CUDA)",
+        "one of " + ", ".join(OPTIMIZERS), choices=OPTIMIZERS,
+    ),
+}  # fmt: skip
+
+
+def training_control_refusal(name: str, value: Any) -> str | None:
+    """Why `value` is not valid for the training control `name`, or None."""
+    control = TRAINING_CONTROLS.get(name)
+    if control is None:
+        return f"unknown training control `{name}`; known: {', '.join(TRAINING_CONTROLS)}"
+    if value is None and control.default is None:
+        return None
+    if control.choices:
+        valid = value in control.choices
+    else:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        valid = number and value >= control.minimum and (not control.integer or isinstance(value, int))
+    return None if valid else f"`training.{name}` must be {control.says}, got {value!r}"

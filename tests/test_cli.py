@@ -107,6 +107,9 @@ def test_tasks_lists_the_catalogue() -> None:
     result = run_cli("tasks", cwd=Path.cwd())
     assert result.returncode == 0
     assert "text-classification" in result.stdout and "lora" in result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:2] == ["early_stopping_patience", "null"] for line in lines)
+    assert any(line.split()[:2] == ["lr_scheduler_type", "linear"] and "warmup_stable_decay" in line for line in lines)
 
 
 def test_the_cli_imports_no_training_stack() -> None:

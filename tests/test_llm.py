@@ -582,3 +582,23 @@ def test_with_trust_the_model_written_project_smoke_trains_and_unsafe_code_never
     assert out["smoke"]["no_network"] == (smoke.network_sandbox() != ())
     assert not marker.exists()
     assert_no_canary(tmp_path / "p", result)
+
+
+def early_stopping_by_config(request: dict[str, Any]) -> Reply:
+    """What the contract asks of a model told to add early stopping: set the control's config.yaml line."""
+    config = prompt_files(request)["config.yaml"]
+    edited = config.replace("early_stopping_patience: null  #", "early_stopping_patience: 3  #")
+    assert edited != config, "the reference changed: update the edit"
+    return files_reply({"config.yaml": edited})
+
+
+def test_the_prompt_names_the_training_controls_so_a_request_for_one_edits_config_yaml(serve, tmp_path: Path):
+    server = serve([early_stopping_by_config])
+    out = report(scaffold(tmp_path, server.url, "--no-smoke", "--instructions", "add early stopping"))
+    system = server.requests[0]["messages"][0]["content"]
+    for name in ("eval_steps", "early_stopping_patience", "early_stopping_threshold", "lr_scheduler_type", "optim"):
+        assert f"`{name}` (" in system, name
+    assert "change its config.yaml value and leave the code as it is" in system
+    assert out["llm"]["fallback"] == "none" and out["llm"]["model_files"] == ["config.yaml"]
+    assert "\nearly_stopping_patience: 3  #" in (tmp_path / "p" / "config.yaml").read_text()
+    assert (tmp_path / "p" / "train.py").read_text() == reference_of(tmp_path)["train.py"]

@@ -256,3 +256,30 @@ def test_edits_made_before_any_merge_began_stay_in_the_work_tree(project: Path) 
     commit_all(project)
     assert regen(project, "--set", "peft=lora", env={"SCAFFOLD_CRASH_AT": ""}).returncode == 0
     assert "SPLIT_SEED = 3" in (project / "data.py").read_text() and "LoraConfig(" in (project / "model.py").read_text()
+
+
+def test_training_controls_are_set_kept_and_reset_through_regen(project: Path) -> None:
+    edit(project, "config.yaml", "num_workers: 0", "num_workers: 2")
+    commit_all(project)
+    result = regen(project, "--set", "training.early_stopping_patience=3", "--set", "training.lr_scheduler_type=cosine")
+    assert result.returncode == 0, result.stderr
+    config = (project / "config.yaml").read_text()
+    assert "\nearly_stopping_patience: 3  # stop after this many evaluations" in config
+    assert "\nlr_scheduler_type: cosine  #" in config and "num_workers: 2" in config
+    spec = (project / "scaffold.toml").read_text()
+    assert 'training = {early_stopping_patience = 3, lr_scheduler_type = "cosine"}' in spec
+    # `null` puts a control back to its default, and scaffold.toml loses the entry.
+    result = regen(project, "--set", "training.early_stopping_patience=null")
+    assert result.returncode == 0, result.stderr
+    assert "\nearly_stopping_patience: null  #" in (project / "config.yaml").read_text()
+    assert 'training = {lr_scheduler_type = "cosine"}' in (project / "scaffold.toml").read_text()
+    before = snapshot(project)
+    for bad, message in [
+        ("training.patience=3", "unknown training control `patience`; known: eval_steps, early_stopping_patience"),
+        ("training.eval_steps=0", "`training.eval_steps` must be a positive integer or null, got 0"),
+        ("training.optim=sgd", "`training.optim` must be one of adamw_torch_fused, adamw_torch, adafactor"),
+    ]:
+        refused = regen(project, "--set", bad)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1  # one line, no traceback
+    assert snapshot(project) == before

@@ -117,6 +117,7 @@ WRONG_TYPES = {
     "batch_size": "[8]",
     "learning_rate": "true",
     "seed": "1979-05-27",
+    "training": "[1, 2]",
 }
 
 
@@ -280,3 +281,16 @@ def test_new_refuses_a_column_role_the_task_does_not_read(tmp_path: Path) -> Non
     assert not list(tmp_path.iterdir())  # nothing written
     result = run_cli(*args, "--column", "text=sentence", "--output", "p", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_training_controls_in_scaffold_toml_are_checked_against_their_table(tmp_path: Path) -> None:
+    spec = spec_from_text(toml_with("training", '{ eval_steps = 50, lr_scheduler_type = "cosine" }'), tmp_path)
+    assert spec.training == {"eval_steps": 50, "lr_scheduler_type": "cosine"}
+    for bad, message in [
+        ("{ eval_step = 50 }", "unknown training control `eval_step`"),
+        ("{ eval_steps = 2.5 }", "`training.eval_steps` must be a positive integer or null, got 2.5"),
+        ("{ early_stopping_threshold = -1 }", "`training.early_stopping_threshold` must be a number >= 0, got -1"),
+        ('{ lr_scheduler_type = "reduce_lr_on_plateau" }', "`training.lr_scheduler_type` must be one of linear"),
+    ]:
+        with pytest.raises(SpecError, match=re.escape(message)):
+            spec_from_text(toml_with("training", bad), tmp_path)

@@ -1,10 +1,11 @@
 """The shared train loop on long runs: resume, the NaN stop, max_steps, the effective batch size, out-of-memory
-back-off and TensorBoard, on a tiny model; and the accelerate configs the project ships, through accelerate's
-own loaders."""
+back-off, TensorBoard and the training controls (eval_steps, early stopping, schedules, optimizers), on a tiny
+model; and the accelerate configs the project ships, through accelerate's own loaders."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -389,3 +390,110 @@ def test_every_accelerate_config_loads_through_accelerate(tmp_path: Path) -> Non
         assert config["gradient_accumulation_steps"] == config["gradient_clipping"] == "auto"
         assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] == (stage == 3)
         assert plugin.zero3_init_flag == (stage == 3)
+
+
+def eval_records(out: Path) -> list[dict]:
+    return [r for r in history(out) if "eval_loss" in r]
+
+
+@pytest.mark.slow
+def test_early_stopping_counts_evaluations_every_eval_steps_and_a_resumed_run_stops_where_the_whole_one_did(
+    project: Path, tmp_path: Path
+) -> None:
+    # 8 updates an epoch, an evaluation every 2. No evaluation beats the best by 10 (accuracy and F1 lie in [0, 1]):
+    # the first one sets the best, and the next 3 without improvement stop the run after evaluation 4, at step 8,
+    # in the first of 4 epochs.
+    settings = ["num_epochs=4", "eval_steps=2", "early_stopping_patience=3", "early_stopping_threshold=10",
+                "save_steps=3"]  # fmt: skip
+    whole = train(project, tmp_path / "whole", *settings)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "early stopping at step 8" in whole.stdout
+    trained = metrics(tmp_path / "whole")
+    assert trained["stopped_early"] is True and trained["train_steps"] == 8
+    assert [(r["step"], r["epoch"]) for r in eval_records(tmp_path / "whole")] == [(2, 1), (4, 1), (6, 1), (8, 1)]
+
+    # Killed in update 7: checkpoint 6 holds two evaluations without improvement. A resumed run that counted
+    # from 0 again would stop at step 12; this one stops at step 8, as the whole run did.
+    out = tmp_path / "killed"
+    killed = train(project, out, *settings, driver=KILL_DURING_UPDATE, driver_args=("7",))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    saved = json.loads((out / "checkpoints" / "step-6" / "trainer_state.json").read_text())
+    assert saved["stale_evaluations"] == 2 and saved["stopped_early"] is False
+    resumed = train(project, out, *settings, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "early stopping at step 8" in resumed.stdout
+    for key in ("train_steps", "train_loss", "eval_loss", "best_step", "stopped_early"):
+        assert metrics(out)[key] == pytest.approx(trained[key], abs=1e-6), key
+    assert_same_records(history(out), history(tmp_path / "whole"))
+
+
+@pytest.mark.slow
+def test_early_stopping_follows_the_eval_loss_it_logs(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = train(project, out, "num_epochs=8", "eval_steps=1", "early_stopping_patience=2",
+                   "metric_for_best_model=eval_loss", "report_to=none", "save_total_limit=0")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [r["eval_loss"] for r in eval_records(out)]
+    # Replayed by hand from the log: the run stops at the first evaluation that ends 2 in a row without a loss
+    # below the lowest before them, and trains on to the last step when there is none.
+    stale, stop = 0, None
+    for index, loss in enumerate(losses):
+        stale = 0 if index == 0 or loss < min(losses[:index]) else stale + 1
+        if stale == 2:
+            stop = index
+            break
+    assert stop == len(losses) - 1 if stop is not None else len(losses) == 64
+    trained = metrics(out)
+    assert trained["stopped_early"] is (stop is not None)
+    assert trained["eval_loss"] == min(losses) and trained["best_step"] == losses.index(min(losses)) + 1
+
+
+def cosine(progress: float, cycles: float = 0.5) -> float:
+    return 0.5 * (1 + math.cos(math.pi * 2 * cycles * progress))
+
+
+# learning_rate=1e-2, 10 updates, 2 of them warmup: the rate after update k, by the schedules' published formulas.
+SCHEDULES = {
+    "linear": ([], lambda k: k / 2 if k < 2 else (10 - k) / 8),
+    "cosine": ([], lambda k: k / 2 if k < 2 else cosine((k - 2) / 8)),
+    # Two cosine cycles over the 8 updates after warmup, each restarting at the peak.
+    "cosine_with_restarts": (["lr_scheduler_kwargs={num_cycles: 2}"],
+                             lambda k: k / 2 if k < 2 else 0.0 if k == 10 else cosine(((k - 2) / 8 * 2) % 1, 0.5)),
+    # Warmup, the peak until the last tenth (1 update) of the run, then a cosine decay over that update.
+    "warmup_stable_decay": ([], lambda k: k / 2 if k < 2 else 1.0 if k < 9 else cosine((k - 9) / 1)),
+    "constant_with_warmup": ([], lambda k: min(k / 2, 1.0)),
+    "inverse_sqrt": ([], lambda k: k / 2 if k < 2 else 1 / math.sqrt((k - 2) / 2 + 1)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_lr_scheduler_type_sets_the_learning_rate_of_every_update(project: Path, tmp_path: Path, schedule: str):
+    extra, formula = SCHEDULES[schedule]
+    out = tmp_path / "out"
+    result = train(project, out, "max_steps=10", "warmup_ratio=0.2", f"lr_scheduler_type={schedule}", *extra,
+                   "report_to=none", "save_total_limit=0", "max_eval_samples=4")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rates = [r["learning_rate"] for r in history(out) if "loss" in r]
+    assert rates == pytest.approx([1e-2 * formula(k) for k in range(1, 11)], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_adafactor_trains_with_factored_moments_and_8bit_adamw_is_refused_off_cuda(project: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    # One batch of 8, 20 updates: it fits them (the loss falls from ln 3 = 1.10 to about 0.4 here).
+    result = train(project, out, "max_train_samples=8", "batch_size=8", "num_epochs=20", "optim=adafactor",
+                   "report_to=none", "save_total_limit=1")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [r["loss"] for r in history(out) if "loss" in r]
+    assert losses[0] == pytest.approx(math.log(3), abs=0.05) and max(losses[-3:]) < 0.7 * losses[0]
+    state = torch.load(out / "checkpoints" / "step-20" / "optimizer.bin", weights_only=True)["state"]
+    # Adafactor keeps a row and a column vector per weight matrix instead of AdamW's full second moment.
+    assert any("exp_avg_sq_row" in moments for moments in state.values())
+    for optim in ("adamw_8bit", "paged_adamw_8bit"):
+        refused = train(project, tmp_path / optim, f"optim={optim}")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip() == (
+            f"error: optim={optim} runs on CUDA GPUs only (bitsandbytes), and this run is on cpu; "
+            "use optim=adamw_torch_fused here"
+        )
+        assert not (tmp_path / optim).exists()

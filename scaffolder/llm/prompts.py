@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from scaffolder.render import templates_dir
 from scaffolder.spec import SPEC_FILE
+from scaffolder.tasks import TRAINING_CONTROLS
 from scaffolder.validate import contract
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def first_messages(request: Request) -> list[dict[str, str]]:
         scripts=contract.SCRIPTS,
         config_object=contract.CONFIG_OBJECT,
         pinned=PINNED,
+        training_controls=TRAINING_CONTROLS,
     )
     changed_reference = {p: t for p, t in request.reference.items() if request.base.get(p) != t and p not in UNSHOWN}
     user = _render(

@@ -76,6 +76,9 @@ RULES: dict[str, Rule] = {
     "eval_batch_size": POSITIVE_INT,
     "logging_steps": POSITIVE_INT,
     "save_steps": or_null(POSITIVE_INT),
+    "eval_steps": or_null(POSITIVE_INT),
+    "early_stopping_patience": or_null(POSITIVE_INT),
+    "early_stopping_threshold": Rule(float, lambda v: v >= 0, "a number >= 0"),
     "save_total_limit": replace(COUNT, says="an integer >= 0 (0 = no checkpoints)"),
     "num_workers": COUNT,
 }
@@ -85,6 +88,25 @@ CHOICES = {
     "report_to": ("tensorboard", "none"),
     # The torch.compile backends that need nothing beyond torch (accelerate's DynamoBackend names them all).
     "torch_compile_backend": ("inductor", "aot_eager", "eager", "cudagraphs"),
+    # transformers.get_scheduler's schedules that step once per update (not reduce_lr_on_plateau: it needs a metric).
+    "lr_scheduler_type": (
+        "linear",
+        "cosine",
+        "cosine_with_restarts",
+        "polynomial",
+        "constant",
+        "constant_with_warmup",
+        "inverse_sqrt",
+        "warmup_stable_decay",
+        "cosine_with_min_lr",
+    ),
+    "optim": (
+        "adamw_torch_fused",
+        "adamw_torch",
+        "adafactor",
+        "adamw_8bit",
+        "paged_adamw_8bit",
+    ),
 }
 
 
@@ -208,6 +230,11 @@ def _bad(key: str, says: str, typed: dict[str, str], value: Any = None) -> Setti
 
 def _check_together(values: dict[str, Any]) -> None:
     """Settings that are valid alone but not with each other."""
+    if not isinstance(values.get("lr_scheduler_kwargs", {}), dict):
+        raise SettingError(
+            f"error: `lr_scheduler_kwargs` must be a mapping like {{num_cycles: 2}}, got "
+            f"{values['lr_scheduler_kwargs']!r}; fix config.yaml or the lr_scheduler_kwargs= override"
+        )
     if values.get("effective_batch_size") is not None and values.get("gradient_accumulation_steps", 1) != 1:
         raise SettingError(
             "error: set effective_batch_size or gradient_accumulation_steps, not both "

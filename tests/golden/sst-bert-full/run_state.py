@@ -56,6 +56,8 @@ class Progress:
     tokens: int = 0  # real (non-padding) input tokens trained on, all processes
     seconds: float = 0.0  # training time; evaluation and saving are not counted
     best: dict[str, Any] | None = None  # metrics of the best evaluation so far, with its epoch and step
+    stale_evaluations: int = 0  # evaluations in a row that did not improve on the best (early_stopping_patience)
+    stopped_early: bool = False  # early_stopping_patience ended the run
     scheduler: dict[str, Any] = field(default_factory=dict)  # the learning-rate schedule's state
 
 
@@ -421,6 +423,7 @@ def summary(run: Run) -> dict[str, Any]:
         # The mean over every target trained on (tokens, or examples), as eval_loss is over the eval set's.
         "train_loss": progress.loss_sum / max(progress.targets, 1),
         "train_steps": progress.step,
+        "stopped_early": progress.stopped_early,
         "train_samples": progress.samples,
         "train_runtime": progress.seconds,
         # Training steps only: evaluation and checkpoint saving are not counted.

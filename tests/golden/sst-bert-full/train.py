@@ -40,7 +40,9 @@ from accelerate.utils import (
 )
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
-from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers import PreTrainedTokenizerBase, get_scheduler
+from transformers.optimization import Adafactor
+from transformers.utils import is_bitsandbytes_available
 
 from config import Config, SettingError, is_hub_id, load_config
 from data import build_collator, build_datasets
@@ -76,6 +78,7 @@ def train(cfg: Config) -> dict[str, Any]:
     # Checked before anything slow happens, so a bad combination fails in a second (load_config has checked
     # each setting alone).
     accumulation = accumulation_steps(cfg, cfg.batch_size, accelerator.num_processes)
+    check_optimizer(cfg, accelerator)
     checkpoints = resumable_checkpoints(accelerator, Path(cfg.output_dir)) if cfg.resume else []
     check_paths(cfg)
     try:
@@ -285,7 +288,7 @@ def setup_run(
         plugin.fill_match("gradient_clipping", must_match=False, gradient_clipping=cfg.max_grad_norm)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
     # Stepped by hand once per update (not prepared), so its length is in this process's updates.
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
+    scheduler = setup_scheduler(cfg, optimizer, total_updates)
     return Run(
         cfg=cfg,
         accelerator=accelerator,
@@ -375,6 +378,19 @@ class EpochSampler(Sampler[int]):
         return full + rest
 
 
+def check_optimizer(cfg: Config, accelerator: Accelerator) -> None:
+    """The 8-bit optimizers are bitsandbytes' CUDA kernels: refused up front where they cannot run."""
+    if not cfg.optim.endswith("_8bit"):
+        return
+    if accelerator.device.type != "cuda":
+        raise SettingError(
+            f"error: optim={cfg.optim} runs on CUDA GPUs only (bitsandbytes), and this run is on "
+            f"{accelerator.device.type}; use optim=adamw_torch_fused here"
+        )
+    if not is_bitsandbytes_available():
+        raise SettingError(f"error: optim={cfg.optim} needs bitsandbytes: pip install bitsandbytes")
+
+
 def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for param in model.parameters():
@@ -382,21 +398,56 @@ def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
             # Biases and LayerNorm weights (the 1-d parameters) are not decayed, as in BERT's recipe.
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optim == "adafactor":
+        # A fixed learning rate on the schedule, as the Trainer's adafactor: not Adafactor's own relative steps.
+        return Adafactor(groups, lr=cfg.learning_rate, scale_parameter=False, relative_step=False, warmup_init=False)
+    if cfg.optim.endswith("_8bit"):
+        import bitsandbytes  # CUDA only, and not a dependency otherwise: check_optimizer has found it
+
+        kind = bitsandbytes.optim.PagedAdamW8bit if cfg.optim == "paged_adamw_8bit" else bitsandbytes.optim.AdamW8bit
+        return kind(groups, lr=cfg.learning_rate)
     # The fused kernel updates every parameter in one pass (one launch on a GPU; on a CPU, vectorised), as the
     # Trainer's default optimizer does.
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=cfg.optim == "adamw_torch_fused")
+
+
+def setup_scheduler(
+    cfg: Config, optimizer: torch.optim.Optimizer, total_updates: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' schedule `lr_scheduler_type` over the run's updates, after warmup_ratio of them."""
+    options = dict(cfg.lr_scheduler_kwargs)
+    if cfg.lr_scheduler_type == "warmup_stable_decay":
+        # The peak rate holds until the last tenth of the updates, which decay it (the schedule needs a length).
+        options.setdefault("num_decay_steps", max(1, total_updates // 10))
+    elif cfg.lr_scheduler_type == "cosine_with_min_lr":
+        options.setdefault("min_lr_rate", 0.1)  # it needs a floor: a tenth of the peak unless set
+    try:
+        return get_scheduler(
+            cfg.lr_scheduler_type, optimizer, int(cfg.warmup_ratio * total_updates), total_updates, options or None
+        )
+    except TypeError as error:  # an argument the schedule does not take
+        raise SettingError(
+            f"error: lr_scheduler_kwargs {cfg.lr_scheduler_kwargs} do not fit lr_scheduler_type="
+            f"{cfg.lr_scheduler_type} ({error}); fix config.yaml or the lr_scheduler_kwargs= override"
+        ) from None
 
 
 def train_epochs(run: Run) -> None:
-    for epoch in range(run.progress.epoch, run.num_epochs + 1):
-        if run.progress.step >= run.total_updates and run.progress.epoch_batches == 0:
+    cfg, progress = run.cfg, run.progress
+    for epoch in range(progress.epoch, run.num_epochs + 1):
+        if progress.stopped_early or (progress.step >= run.total_updates and progress.epoch_batches == 0):
             break  # resumed after the last evaluation: nothing is left to train or evaluate
-        run.progress.epoch = epoch
+        progress.epoch = epoch
         train_epoch(run)
-        evaluate_and_keep_best(run)
+        if progress.stopped_early:
+            break  # at an eval_steps evaluation, mid-epoch
+        # With eval_steps, the run's last update is evaluated too, so that the weights it ends with can be the best.
+        finished = progress.step >= run.total_updates
+        if cfg.eval_steps is None or (finished and progress.step % cfg.eval_steps):
+            evaluate_and_keep_best(run)
         # The epoch is done: a checkpoint written from here on resumes at the start of the next one.
-        run.progress.epoch, run.progress.epoch_batches = epoch + 1, 0
-        if run.cfg.save_steps is None:
+        progress.epoch, progress.epoch_batches = epoch + 1, 0
+        if cfg.save_steps is None:
             save_checkpoint(run)
 
 
@@ -425,10 +476,18 @@ def train_epoch(run: Run) -> None:
             log(run, {"step": progress.step, "epoch": progress.epoch, "loss": value,
                       "learning_rate": run.scheduler.get_last_lr()[0]})  # fmt: skip
             bar.set_postfix(loss=f"{value:.4f}")
+        if cfg.eval_steps and progress.step % cfg.eval_steps == 0:
+            stop_if_not_finite(run, meter, meter.drain(accelerator, progress))  # never a best model from NaNs
+            evaluate_and_keep_best(run)
+            run.model.train()
+            meter.restart_clock()  # evaluating is not training time
+        # After the evaluation, so that the checkpoint holds its outcome (the best so far, the early-stopping count).
         if cfg.save_steps and progress.step % cfg.save_steps == 0:
             stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
             save_checkpoint(run)
             meter.restart_clock()  # saving is not training time
+        if progress.stopped_early:
+            break
     stop_if_not_finite(run, meter, meter.drain(accelerator, progress))
 
 
@@ -474,13 +533,29 @@ def train_update(run: Run, batches: list[dict[str, torch.Tensor]], meter: LossMe
 
 
 def evaluate_and_keep_best(run: Run) -> None:
-    progress = run.progress
-    metrics, report = evaluate(run.model, run.eval_loader, run.accelerator, run.cfg)
+    cfg, progress = run.cfg, run.progress
+    metrics, report = evaluate(run.model, run.eval_loader, run.accelerator, cfg)
     log(run, {"step": progress.step, "epoch": progress.epoch, **metrics})
-    run.accelerator.print(f"epoch {progress.epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-    if progress.best is None or is_better(metrics, progress.best, run.cfg.metric_for_best_model):
+    where = f"step {progress.step} (epoch {progress.epoch})" if cfg.eval_steps else f"epoch {progress.epoch}"
+    run.accelerator.print(f"{where}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    # Counted before best changes: an evaluation improves when it beats the best before it by the threshold.
+    improved = progress.best is None or improvement(metrics, progress.best, cfg) > cfg.early_stopping_threshold
+    progress.stale_evaluations = 0 if improved else progress.stale_evaluations + 1
+    if progress.best is None or is_better(metrics, progress.best, cfg.metric_for_best_model):
         progress.best = {**metrics, "best_epoch": progress.epoch, "best_step": progress.step}
         save_best(run, report)
+    if cfg.early_stopping_patience and progress.stale_evaluations >= cfg.early_stopping_patience:
+        progress.stopped_early = True
+        run.accelerator.print(
+            f"early stopping at step {progress.step}: {cfg.metric_for_best_model} has not improved by more than "
+            f"{cfg.early_stopping_threshold} in {progress.stale_evaluations} evaluations (early_stopping_patience)"
+        )
+
+
+def improvement(metrics: dict[str, float], best: dict[str, float], cfg: Config) -> float:
+    """How much better than `best` on metric_for_best_model (lower is better for a loss)."""
+    sign = -1 if cfg.metric_for_best_model.endswith("loss") else 1
+    return sign * (metrics[cfg.metric_for_best_model] - best[cfg.metric_for_best_model])
 
 
 def is_better(metrics: dict[str, float], best: dict[str, float], metric: str) -> bool:
