@@ -601,6 +601,9 @@ LR_SCHEDULERS = (
 # second moments: less optimizer memory), and bitsandbytes' 8-bit AdamW (CUDA only; paged also spills to CPU).
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_8bit", "paged_adamw_8bit")
 
+# transformers' attention implementations (attn_implementation=); flash_attention_2 needs CUDA and flash-attn.
+ATTENTION = ("sdpa", "eager", "flash_attention_2")
+
 TRAINING_CONTROLS: dict[str, TrainingControl] = {
     "eval_steps": TrainingControl(
         None, "updates between evaluations (the best model is chosen over them); null = at the end of each epoch",
@@ -621,6 +624,14 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         "adamw_torch_fused", "the optimizer: " + ", ".join(OPTIMIZERS) + " (the 8-bit ones: bitsandbytes, CUDA)",
         "one of " + ", ".join(OPTIMIZERS), choices=OPTIMIZERS,
     ),
+    "gradient_checkpointing": TrainingControl(
+        False, "recompute each block's activations in the backward pass: much less memory, about a third slower",
+        "true or false",
+    ),
+    "attn_implementation": TrainingControl(
+        None, "sdpa, eager or flash_attention_2 (CUDA, with flash-attn installed); null = the model's default",
+        "one of sdpa, eager, flash_attention_2, or null", choices=ATTENTION,
+    ),
 }  # fmt: skip
 
 
@@ -633,6 +644,8 @@ def training_control_refusal(name: str, value: Any) -> str | None:
         return None
     if control.choices:
         valid = value in control.choices
+    elif isinstance(control.default, bool):
+        valid = isinstance(value, bool)
     else:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         valid = number and value >= control.minimum and (not control.integer or isinstance(value, int))

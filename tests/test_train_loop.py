@@ -497,3 +497,59 @@ def test_adafactor_trains_with_factored_moments_and_8bit_adamw_is_refused_off_cu
             "use optim=adamw_torch_fused here"
         )
         assert not (tmp_path / optim).exists()
+
+
+# train.py, counting what autograd keeps for the backward pass of each training forward (the activation memory
+# gradient checkpointing is for), and printing the attention kernel the model runs with.
+SAVED_FOR_BACKWARD = """
+import json, sys, torch, train
+build_model, setup_optimizer = train.build_model, train.setup_optimizer
+sizes, state = [], {}
+def pack(tensor):
+    state["bytes"] += tensor.numel() * tensor.element_size()
+    return tensor
+def before(module, args, kwargs):
+    if module.training:
+        state["bytes"], state["hooks"] = 0, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor)
+        state["hooks"].__enter__()
+def after(module, args, kwargs, output):
+    if "hooks" in state:
+        state.pop("hooks").__exit__(None, None, None)
+        sizes.append(state["bytes"])
+def measured(cfg, tokenizer):
+    model = build_model(cfg, tokenizer)
+    model.register_forward_pre_hook(before, with_kwargs=True)
+    model.register_forward_hook(after, with_kwargs=True)
+    return model
+def reporting(cfg, model):
+    print("attention:", model.config._attn_implementation)
+    return setup_optimizer(cfg, model)
+train.build_model, train.setup_optimizer = measured, reporting
+train.main(sys.argv[1:])
+print(json.dumps(sizes))
+"""
+
+
+@pytest.mark.slow
+def test_gradient_checkpointing_keeps_less_for_backward_and_trains_the_same(project: Path, tmp_path: Path) -> None:
+    settings = ["max_steps=4", "group_by_length=false", "report_to=none", "save_total_limit=0"]
+    runs = {}
+    for name, extra in {"plain": [], "checkpointed": ["gradient_checkpointing=true"],
+                        "eager": ["attn_implementation=eager"]}.items():  # fmt: skip
+        result = train(project, tmp_path / name, *settings, *extra, driver=SAVED_FOR_BACKWARD)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[name] = (json.loads(result.stdout.strip().splitlines()[-1]), result.stdout)
+    plain, checkpointed = runs["plain"][0], runs["checkpointed"][0]
+    assert len(plain) == len(checkpointed) == 4
+    # Inside the checkpointed blocks autograd keeps only their inputs: under half of what the plain run keeps.
+    assert all(kept < 0.5 * full for kept, full in zip(checkpointed, plain, strict=True)), (checkpointed, plain)
+    # Recomputed, not approximated: the same losses (dropout replayed with the same random state).
+    losses = {name: [r["loss"] for r in history(tmp_path / name) if "loss" in r] for name in runs}
+    assert losses["checkpointed"] == pytest.approx(losses["plain"], abs=1e-6)
+    assert "attention: sdpa" in runs["plain"][1] and "attention: eager" in runs["eager"][1]
+    assert losses["eager"] == pytest.approx(losses["plain"], abs=1e-5)  # the same attention, another kernel
+    refused = train(project, tmp_path / "flash", "attn_implementation=flash_attention_2")
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        "error: attn_implementation=flash_attention_2 runs on CUDA GPUs only (flash-attn), and this run is on cpu; "
+        "use attn_implementation=sdpa here"
+    )

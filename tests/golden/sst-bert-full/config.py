@@ -107,7 +107,14 @@ CHOICES = {
         "adamw_8bit",
         "paged_adamw_8bit",
     ),
+    "attn_implementation": (
+        "sdpa",
+        "eager",
+        "flash_attention_2",
+    ),
 }
+# Of those, the settings where null is valid too: the library's own default.
+NULLABLE_CHOICES = ("attn_implementation",)
 
 
 class Config(SimpleNamespace):
@@ -190,8 +197,11 @@ def _checked(key: str, value: Any, typed: dict[str, str]) -> Any:
     if key in CHOICES:
         if value is False and "no" in CHOICES[key]:
             value = "no"  # YAML reads a bare `no` in config.yaml as false
-        if value not in CHOICES[key]:
-            raise _bad(key, f"one of {', '.join(CHOICES[key])}", typed, value)
+        nullable = key in NULLABLE_CHOICES
+        if value in ("null", "") and nullable and key in typed:
+            value = None  # an override is read as text: `attn_implementation=null` means null
+        if value not in CHOICES[key] and not (value is None and nullable):
+            raise _bad(key, f"one of {', '.join(CHOICES[key])}{' or null' if nullable else ''}", typed, value)
         return value
     rule = RULES.get(key)
     if rule is None or (value is None and rule.nullable):

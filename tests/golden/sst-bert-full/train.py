@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 from transformers.optimization import Adafactor
-from transformers.utils import is_bitsandbytes_available
+from transformers.utils import is_bitsandbytes_available, is_flash_attn_2_available
 
 from config import Config, SettingError, is_hub_id, load_config
 from data import build_collator, build_datasets
@@ -78,7 +78,7 @@ def train(cfg: Config) -> dict[str, Any]:
     # Checked before anything slow happens, so a bad combination fails in a second (load_config has checked
     # each setting alone).
     accumulation = accumulation_steps(cfg, cfg.batch_size, accelerator.num_processes)
-    check_optimizer(cfg, accelerator)
+    check_cuda_only(cfg, accelerator)
     checkpoints = resumable_checkpoints(accelerator, Path(cfg.output_dir)) if cfg.resume else []
     check_paths(cfg)
     try:
@@ -280,7 +280,7 @@ def setup_run(
     updates_per_epoch = math.ceil(batches / accumulation)  # a last partial accumulation still updates
     total_updates = cfg.max_steps or updates_per_epoch * cfg.num_epochs
     cfg = planned_settings(cfg, total_updates)  # what the model's settings take from the run's length
-    model = build_model(cfg, tokenizer)
+    model = prepare_model(cfg, build_model(cfg, tokenizer))
     optimizer = setup_optimizer(cfg, model)
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         # DeepSpeed clips gradients inside its own step (clip_grad_norm_ only reads the norm): give it our limit.
@@ -302,6 +302,26 @@ def setup_run(
         total_updates=total_updates,
         progress=Progress(batch_size, accumulation, accelerator.num_processes),
     )
+
+
+def prepare_model(cfg: Config, model: torch.nn.Module) -> torch.nn.Module:
+    """The attention kernel and gradient checkpointing, set on the transformers model under any PEFT wrapper."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if cfg.attn_implementation is not None:
+        try:
+            base.set_attn_implementation(cfg.attn_implementation)
+        except (ValueError, ImportError) as error:  # the architecture has no such kernel
+            reason = str(error).strip().splitlines()[0]
+            raise SettingError(
+                f"error: attn_implementation={cfg.attn_implementation} does not work with this model ({reason}); "
+                "use attn_implementation=null for its default"
+            ) from None
+    if cfg.gradient_checkpointing:
+        # Non-reentrant checkpointing replays dropout exactly and needs no input that requires grad; the inputs
+        # are made to require it all the same, as PEFT does (frozen embeddings under adapters give none).
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.enable_input_require_grads()
+    return model
 
 
 def setup_data(
@@ -378,17 +398,24 @@ class EpochSampler(Sampler[int]):
         return full + rest
 
 
-def check_optimizer(cfg: Config, accelerator: Accelerator) -> None:
-    """The 8-bit optimizers are bitsandbytes' CUDA kernels: refused up front where they cannot run."""
-    if not cfg.optim.endswith("_8bit"):
-        return
-    if accelerator.device.type != "cuda":
-        raise SettingError(
-            f"error: optim={cfg.optim} runs on CUDA GPUs only (bitsandbytes), and this run is on "
-            f"{accelerator.device.type}; use optim=adamw_torch_fused here"
-        )
-    if not is_bitsandbytes_available():
-        raise SettingError(f"error: optim={cfg.optim} needs bitsandbytes: pip install bitsandbytes")
+def check_cuda_only(cfg: Config, accelerator: Accelerator) -> None:
+    """bitsandbytes' 8-bit optimizers and FlashAttention are CUDA kernels: refused at start-up where they cannot run."""
+    # setting: (the CUDA-only values, what to use instead, whether the package is there, the package)
+    wanted = {
+        "optim": (("adamw_8bit", "paged_adamw_8bit"), "adamw_torch_fused", is_bitsandbytes_available, "bitsandbytes"),
+        "attn_implementation": (("flash_attention_2",), "sdpa", is_flash_attn_2_available, "flash-attn"),
+    }
+    for key, (cuda_only, instead, available, package) in wanted.items():
+        value = getattr(cfg, key)
+        if value not in cuda_only:
+            continue
+        if accelerator.device.type != "cuda":
+            raise SettingError(
+                f"error: {key}={value} runs on CUDA GPUs only ({package}), and this run is on "
+                f"{accelerator.device.type}; use {key}={instead} here"
+            )
+        if not available():
+            raise SettingError(f"error: {key}={value} needs {package}: pip install {package}")
 
 
 def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
