@@ -98,7 +98,7 @@ def validate(spec: ProjectSpec) -> None:
     if spec.learning_rate is not None and not 0.0 < spec.learning_rate < 1.0:
         raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
     for name, value in spec.training.items():
-        refusal = training_control_refusal(name, value)
+        refusal = training_control_refusal(name, value, spec.peft)
         if refusal:
             raise SpecError(refusal + " (scaffold.toml `training`, or --set training.NAME=VALUE)")
 

@@ -589,6 +589,7 @@ class TrainingControl:
     choices: tuple[str, ...] = ()  # a word from these; empty: a number (or null, where the default is null)
     minimum: float = 0  # for a number: the smallest valid value
     integer: bool = False
+    peft: tuple[str, ...] = ()  # the PEFT methods it applies to (config.yaml's method section); empty: every project
 
 
 # Scheduler names of transformers.get_scheduler that step once per update on their own: reduce_lr_on_plateau
@@ -603,6 +604,8 @@ OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_8bit", "pa
 
 # transformers' attention implementations (attn_implementation=); flash_attention_2 needs CUDA and flash-attn.
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
+# LoRA initialisations that leave the base weights as they are (peft's init_lora_weights; default is its True).
+LORA_INITS = ("default", "gaussian", "orthogonal")
 
 TRAINING_CONTROLS: dict[str, TrainingControl] = {
     "eval_steps": TrainingControl(
@@ -632,14 +635,31 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         None, "sdpa, eager or flash_attention_2 (CUDA, with flash-attn installed); null = the model's default",
         "one of sdpa, eager, flash_attention_2, or null", choices=ATTENTION,
     ),
+    # LoRA's variants (peft's LoraConfig). Initialisations that rewrite the base weights (pissa, olora, loftq, ...)
+    # are not offered: the adapter saved from them does not apply to the base model that predict.py loads.
+    "use_dora": TrainingControl(
+        False, "DoRA: a learned magnitude per output beside the low-rank direction update (a little slower)",
+        "true or false", peft=("lora",),
+    ),
+    "use_rslora": TrainingControl(
+        False, "rank-stabilised LoRA: scale the update by lora_alpha / sqrt(r) instead of lora_alpha / r",
+        "true or false", peft=("lora",),
+    ),
+    "init_lora_weights": TrainingControl(
+        "default", "default (A random, B zero: training starts at the base model), gaussian or orthogonal A",
+        "one of default, gaussian, orthogonal", choices=LORA_INITS, peft=("lora",),
+    ),
 }  # fmt: skip
 
 
-def training_control_refusal(name: str, value: Any) -> str | None:
-    """Why `value` is not valid for the training control `name`, or None."""
+def training_control_refusal(name: str, value: Any, peft: str | None = None) -> str | None:
+    """Why `value` is not valid for the training control `name` (in a project with PEFT method `peft`), or None."""
     control = TRAINING_CONTROLS.get(name)
     if control is None:
         return f"unknown training control `{name}`; known: {', '.join(TRAINING_CONTROLS)}"
+    if peft is not None and control.peft and peft not in control.peft:
+        methods = " or ".join(f"--peft {method}" for method in control.peft)
+        return f"`training.{name}` applies to {methods} only; remove it (--set training.{name}=null)"
     if value is None and control.default is None:
         return None
     if control.choices:

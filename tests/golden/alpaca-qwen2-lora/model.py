@@ -62,8 +62,19 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.lora_target_modules,
+        target_modules=lora_targets(cfg),
+        use_dora=cfg.use_dora,
+        use_rslora=cfg.use_rslora,
+        init_lora_weights=True if cfg.init_lora_weights == "default" else cfg.init_lora_weights,
     )
+
+
+def lora_targets(cfg: Config) -> list[str] | str | None:
+    """lora_target_modules; `all-linear` (peft's word for every linear layer but the output head) stays a word,
+    also where an override made a list of it."""
+    if cfg.lora_target_modules in ("all-linear", ["all-linear"]):
+        return "all-linear"
+    return cfg.lora_target_modules
 
 
 def planned_settings(cfg: Config, total_updates: int) -> Config:

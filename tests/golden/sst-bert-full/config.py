@@ -88,7 +88,7 @@ CHOICES = {
     "report_to": ("tensorboard", "none"),
     # The torch.compile backends that need nothing beyond torch (accelerate's DynamoBackend names them all).
     "torch_compile_backend": ("inductor", "aot_eager", "eager", "cudagraphs"),
-    # transformers.get_scheduler's schedules that step once per update (not reduce_lr_on_plateau: it needs a metric).
+    # The training controls' words (lr_scheduler_type: the transformers schedules that step once per update).
     "lr_scheduler_type": (
         "linear",
         "cosine",
