@@ -17,7 +17,7 @@ from typing import Any
 from scaffolder import __version__
 from scaffolder.plan import Plan
 from scaffolder.spec import SPEC_FILE, is_local_model, portable_path, to_toml
-from scaffolder.tasks import TRAINING_CONTROLS
+from scaffolder.tasks import TRAINING_CONTROLS, weighs_classes
 
 GENERATOR = "jinja"
 
@@ -100,6 +100,8 @@ def _context(plan: Plan, project_dir: Path) -> dict[str, Any]:
         # config.yaml's training controls: scaffold.toml's `training` table over their defaults.
         "training": {name: spec.training.get(name, control.default) for name, control in TRAINING_CONTROLS.items()},
         "training_controls": TRAINING_CONTROLS,
+        # Its training loss takes class_weights and label_smoothing (model.loss_function).
+        "classification_loss": weighs_classes(spec.task, spec.problem_type),
         # QLoRA: a frozen 4-bit base under low-rank adapters.
         "qlora": plan.task.quantizable and plan.peft.name in ("lora", "adalora"),
     }

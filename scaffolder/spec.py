@@ -19,7 +19,7 @@ from typing import Any
 import tomlkit
 
 from scaffolder.errors import SpecError
-from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal, training_control_refusal
+from scaffolder.tasks import PEFT_METHODS, TASKS, peft_refusal, training_control_refusal, weighs_classes
 
 SPEC_FILE = "scaffold.toml"
 _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -98,7 +98,7 @@ def validate(spec: ProjectSpec) -> None:
     if spec.learning_rate is not None and not 0.0 < spec.learning_rate < 1.0:
         raise SpecError(f"`learning_rate` must be between 0 and 1, got {spec.learning_rate}")
     for name, value in spec.training.items():
-        refusal = training_control_refusal(name, value, spec.peft)
+        refusal = training_control_refusal(name, value, spec.peft, weighs_classes(spec.task, spec.problem_type))
         if refusal:
             raise SpecError(refusal + " (scaffold.toml `training`, or --set training.NAME=VALUE)")
 

@@ -588,8 +588,10 @@ class TrainingControl:
     says: str  # the valid values in words, for scaffold's error messages
     choices: tuple[str, ...] = ()  # a word from these; empty: a number (or null, where the default is null)
     minimum: float = 0  # for a number: the smallest valid value
+    maximum: float | None = None  # and the first value above its range (label_smoothing: below 1)
     integer: bool = False
     peft: tuple[str, ...] = ()  # the PEFT methods it applies to (config.yaml's method section); empty: every project
+    classifier: bool = False  # it applies to classifiers of one label per example or token (weighs_classes) only
 
 
 # Scheduler names of transformers.get_scheduler that step once per update on their own: reduce_lr_on_plateau
@@ -635,6 +637,15 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         None, "sdpa, eager or flash_attention_2 (CUDA, with flash-attn installed); null = the model's default",
         "one of sdpa, eager, flash_attention_2, or null", choices=ATTENTION,
     ),
+    "class_weights": TrainingControl(
+        None, "weigh each class's targets in the training loss: balanced (n / (classes x count), scikit-learn's), "
+        "or a list of weights in labels order; null = all 1", "balanced or null (a list goes in config.yaml)",
+        choices=("balanced",), classifier=True,
+    ),
+    "label_smoothing": TrainingControl(
+        0.0, "share of each training target spread evenly over all classes (noisy labels, over-confidence)",
+        "a number >= 0 and < 1", maximum=1, classifier=True,
+    ),
     # LoRA's variants (peft's LoraConfig). Initialisations that rewrite the base weights (pissa, olora, loftq, ...)
     # are not offered: the adapter saved from them does not apply to the base model that predict.py loads.
     "use_dora": TrainingControl(
@@ -652,11 +663,24 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
 }  # fmt: skip
 
 
-def training_control_refusal(name: str, value: Any, peft: str | None = None) -> str | None:
-    """Why `value` is not valid for the training control `name` (in a project with PEFT method `peft`), or None."""
+def weighs_classes(task: str, problem_type: str | None) -> bool:
+    """A classifier with one label per example or token: its training loss takes class_weights and label_smoothing
+    (None: text-classification's problem type is not decided yet)."""
+    single = problem_type in (None, "single_label_classification")
+    return task == "token-classification" or (task == "text-classification" and single)
+
+
+def training_control_refusal(name: str, value: Any, peft: str | None = None, classifier: bool = True) -> str | None:
+    """Why `value` is not valid for the training control `name` (in a project with PEFT method `peft`; of a
+    classifier that weighs_classes), or None."""
     control = TRAINING_CONTROLS.get(name)
     if control is None:
         return f"unknown training control `{name}`; known: {', '.join(TRAINING_CONTROLS)}"
+    if control.classifier and not classifier:
+        return (
+            f"`training.{name}` applies to single-label text-classification and token-classification only; "
+            f"remove it (--set training.{name}=null)"
+        )
     if peft is not None and control.peft and peft not in control.peft:
         methods = " or ".join(f"--peft {method}" for method in control.peft)
         return f"`training.{name}` applies to {methods} only; remove it (--set training.{name}=null)"
@@ -668,5 +692,6 @@ def training_control_refusal(name: str, value: Any, peft: str | None = None) -> 
         valid = isinstance(value, bool)
     else:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        valid = number and value >= control.minimum and (not control.integer or isinstance(value, int))
+        below = control.maximum is None or (number and value < control.maximum)
+        valid = number and value >= control.minimum and below and (not control.integer or isinstance(value, int))
     return None if valid else f"`training.{name}` must be {control.says}, got {value!r}"

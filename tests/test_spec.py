@@ -294,3 +294,10 @@ def test_training_controls_in_scaffold_toml_are_checked_against_their_table(tmp_
     ]:
         with pytest.raises(SpecError, match=re.escape(message)):
             spec_from_text(toml_with("training", bad), tmp_path)
+    others = [("text-classification", "regression"), ("text-classification", "multi_label_classification"),
+              ("summarization", None)]  # fmt: skip
+    for task, problem in others:
+        with pytest.raises(SpecError, match="applies to single-label text-classification and token-classification"):
+            ProjectSpec(task=task, train_data=Path("d.csv"), problem_type=problem, training={"label_smoothing": 0.1})
+    spec = ProjectSpec(task="token-classification", train_data=Path("d.conll"), training={"class_weights": "balanced"})
+    assert spec.training == {"class_weights": "balanced"}

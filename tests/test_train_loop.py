@@ -553,3 +553,57 @@ def test_gradient_checkpointing_keeps_less_for_backward_and_trains_the_same(proj
         "error: attn_implementation=flash_attention_2 runs on CUDA GPUs only (flash-attn), and this run is on cpu; "
         "use attn_implementation=sdpa here"
     )
+
+
+# train.py, printing the first training forward's logits and labels and the training set's labels.
+CAPTURE_FIRST_UPDATE = """
+import json, sys, train
+seen = {}
+build_datasets, build_model, train_update = train.build_datasets, train.build_model, train.train_update
+def datasets(cfg, tokenizer):
+    train_set, eval_set = build_datasets(cfg, tokenizer)
+    seen["train_labels"] = list(train_set.data["labels"][:])
+    return train_set, eval_set
+def model_with_hook(cfg, tokenizer):
+    model = build_model(cfg, tokenizer)
+    def hook(module, args, kwargs, output):
+        if module.training and "logits" not in seen:
+            seen["logits"] = output.logits.tolist()
+    model.register_forward_hook(hook, with_kwargs=True)
+    return model
+def update(run, batches, meter):
+    seen.setdefault("labels", batches[0]["labels"].tolist())
+    train_update(run, batches, meter)
+train.build_datasets, train.build_model, train.train_update = datasets, model_with_hook, update
+train.main(sys.argv[1:])
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+def test_class_weights_and_label_smoothing_give_the_loss_of_their_formula(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = train(project, out, "max_steps=1", "class_weights=balanced", "label_smoothing=0.1", "report_to=none",
+                   "save_total_limit=0", driver=CAPTURE_FIRST_UPDATE)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    classes = 3
+    counts = [seen["train_labels"].count(c) for c in range(classes)]
+    weights = [len(seen["train_labels"]) / (classes * count) for count in counts]  # "balanced"
+    # Smoothed targets: 1 - 0.1 on the label plus 0.1 / classes on every class, each class's term weighted.
+    total = 0.0
+    for logits, label in zip(seen["logits"], seen["labels"], strict=True):
+        log_norm = math.log(sum(math.exp(x) for x in logits))
+        nll = [log_norm - x for x in logits]
+        total += 0.9 * weights[label] * nll[label] + 0.1 / classes * sum(
+            w * n for w, n in zip(weights, nll, strict=True)
+        )
+    logged = next(r["loss"] for r in history(out) if "loss" in r)
+    assert logged == pytest.approx(total / len(seen["labels"]), rel=1e-5)
+    # The model's own loss is the plain cross-entropy, a different number on the same batch.
+    pairs = zip(seen["logits"], seen["labels"], strict=True)
+    plain = sum(math.log(sum(math.exp(x) for x in logits)) - logits[label] for logits, label in pairs)
+    assert abs(plain / len(seen["labels"]) - logged) > 1e-3
+    for bad in ("class_weights=[1, 2]", "class_weights=heavy", "label_smoothing=1"):
+        refused = train(project, tmp_path / "bad", bad)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]

@@ -79,6 +79,7 @@ RULES: dict[str, Rule] = {
     "eval_steps": or_null(POSITIVE_INT),
     "early_stopping_patience": or_null(POSITIVE_INT),
     "early_stopping_threshold": Rule(float, lambda v: v >= 0, "a number >= 0"),
+    "label_smoothing": Rule(float, lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
     "save_total_limit": replace(COUNT, says="an integer >= 0 (0 = no checkpoints)"),
     "num_workers": COUNT,
 }
@@ -249,6 +250,16 @@ def _check_together(values: dict[str, Any]) -> None:
         raise SettingError(
             "error: set effective_batch_size or gradient_accumulation_steps, not both "
             "(effective_batch_size derives the accumulation)"
+        )
+    weights = values["class_weights"]
+    if weights not in (None, "balanced") and not (
+        isinstance(weights, list)
+        and len(weights) == len(values["labels"])
+        and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights)
+    ):
+        raise SettingError(
+            f"error: `class_weights` must be balanced, null, or a list of {len(values['labels'])} weights >= 0 (one "
+            f"per label, in labels order), got {weights!r}; fix config.yaml or the class_weights= override"
         )
 
 

@@ -5,9 +5,13 @@ Also saves and reloads the trained model, so that train.py, evaluation.py and pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from config import Config
@@ -51,6 +55,48 @@ def after_update(model: torch.nn.Module, step: int) -> None:
     """Called by train.py after each optimizer update (`step`, from 1), before its gradients are cleared: the place
     for per-update work on the model (AdaLoRA re-allocates its ranks here); nothing for this one."""
     return None
+
+
+def loss_function(
+    cfg: Config, train_set: Any
+) -> Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor] | None:
+    """The training loss train.py uses, or None for the model's own cross-entropy (no class_weights, no
+    label_smoothing). Either way it is the mean over the batch's targets (label -100 is none): the weighted sum
+    divided by their number, so that train.py's sums over an update stay exact. "balanced" weights average 1 over
+    the training set, so the learning rate keeps its meaning; eval_loss stays the plain cross-entropy."""
+    if cfg.class_weights is None and not cfg.label_smoothing:
+        return None
+    weights = class_weights(cfg, train_set)
+
+    def loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        labels = batch["labels"]
+        logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+        summed = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            labels.reshape(-1),
+            weight=None if weights is None else weights.to(logits.device),
+            ignore_index=-100,
+            label_smoothing=cfg.label_smoothing,
+            reduction="sum",
+        )
+        return summed / (labels != -100).sum()  # 0 / 0 = NaN without targets, as the model's mean; train.py drops it
+
+    return loss
+
+
+def class_weights(cfg: Config, train_set: Any) -> torch.Tensor | None:
+    """class_weights as one weight per label: as listed, or "balanced" (scikit-learn's n / (classes x count))."""
+    if cfg.class_weights is None:
+        return None
+    if cfg.class_weights != "balanced":
+        return torch.tensor(cfg.class_weights, dtype=torch.float32)
+    column = train_set.data["labels"][:]
+    ids = numpy.array([label for labels in column for label in numpy.atleast_1d(labels) if label != -100])
+    present = numpy.unique(ids)
+    # A label the training set lacks never weighs a training target: its weight is never read.
+    weights = numpy.ones(len(cfg.labels))
+    weights[present] = compute_class_weight("balanced", classes=present, y=ids)
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def loss_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -14,6 +14,7 @@ import pickle
 import re
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ class Run:
     updates_per_epoch: int
     total_updates: int
     progress: Progress
+    # The training loss of a batch, where it is not the model's own (class_weights, label_smoothing).
+    loss_function: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor] | None = None
 
     @property
     def num_epochs(self) -> int:

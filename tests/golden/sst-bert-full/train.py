@@ -47,7 +47,7 @@ from transformers.utils import is_bitsandbytes_available, is_flash_attn_2_availa
 from config import Config, SettingError, is_hub_id, load_config
 from data import build_collator, build_datasets
 from evaluation import evaluate
-from model import after_update, build_model, load_tokenizer, loss_targets, planned_settings
+from model import after_update, build_model, load_tokenizer, loss_function, loss_targets, planned_settings
 from run_state import (
     LossMeter,
     Progress,
@@ -301,6 +301,7 @@ def setup_run(
         updates_per_epoch=updates_per_epoch,
         total_updates=total_updates,
         progress=Progress(batch_size, accumulation, accelerator.num_processes),
+        loss_function=loss_function(cfg, train_loader.dataset),
     )
 
 
@@ -547,7 +548,7 @@ def train_update(run: Run, batches: list[dict[str, torch.Tensor]], meter: LossMe
         # DeepSpeed) steps there only.
         accelerator.sync_gradients = last
         with nullcontext() if last else accelerator.no_sync(model):
-            loss = model(**batch).loss
+            loss = model(**batch).loss if run.loss_function is None else run.loss_function(model, batch)
             # The model's loss is its mean over the micro-batch's targets; times their number, their sum. With no
             # target at all (every label -100) the mean is NaN (0 / 0): the micro-batch adds nothing instead.
             summed = torch.where(count > 0, loss * count, 0.0)
