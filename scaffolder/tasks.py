@@ -8,6 +8,7 @@ a task or family name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any
 
 
@@ -592,6 +593,7 @@ class TrainingControl:
     integer: bool = False
     peft: tuple[str, ...] = ()  # the PEFT methods it applies to (config.yaml's method section); empty: every project
     classifier: bool = False  # it applies to classifiers of one label per example or token (weighs_classes) only
+    several: bool = False  # a list of choices is valid too
 
 
 # Scheduler names of transformers.get_scheduler that step once per update on their own: reduce_lr_on_plateau
@@ -609,7 +611,15 @@ ATTENTION = ("sdpa", "eager", "flash_attention_2")
 # LoRA initialisations that leave the base weights as they are (peft's init_lora_weights; default is its True).
 LORA_INITS = ("default", "gaussian", "orthogonal")
 
+# accelerate's experiment trackers (report_to takes one, a list, or none).
+TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio")
+
 TRAINING_CONTROLS: dict[str, TrainingControl] = {
+    "report_to": TrainingControl(
+        "tensorboard", "where loss, learning rate and eval metrics go: " + ", ".join(TRACKERS) + " (tensorboard: "
+        "output_dir/tensorboard), a list of them ([tensorboard, wandb]) or none", "one of " + ", ".join(TRACKERS)
+        + ", none, or a list of trackers", choices=(*TRACKERS, "none"), several=True,
+    ),
     "eval_steps": TrainingControl(
         None, "updates between evaluations (the best model is chosen over them); null = at the end of each epoch",
         "a positive integer or null", minimum=1, integer=True,
@@ -630,7 +640,7 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         "one of " + ", ".join(OPTIMIZERS), choices=OPTIMIZERS,
     ),
     "gradient_checkpointing": TrainingControl(
-        False, "recompute each block's activations in the backward pass: much less memory, about a third slower",
+        False, "recompute each block's activations in the backward pass: less memory, one more forward pass per step",
         "true or false",
     ),
     "attn_implementation": TrainingControl(
@@ -649,7 +659,7 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
     # LoRA's variants (peft's LoraConfig). Initialisations that rewrite the base weights (pissa, olora, loftq, ...)
     # are not offered: the adapter saved from them does not apply to the base model that predict.py loads.
     "use_dora": TrainingControl(
-        False, "DoRA: a learned magnitude per output beside the low-rank direction update (a little slower)",
+        False, "DoRA: a learned magnitude per output beside the low-rank update of the weight's direction",
         "true or false", peft=("lora",),
     ),
     "use_rslora": TrainingControl(
@@ -657,7 +667,7 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         "true or false", peft=("lora",),
     ),
     "init_lora_weights": TrainingControl(
-        "default", "default (A random, B zero: training starts at the base model), gaussian or orthogonal A",
+        "default", "default (B zero), gaussian (A ~ N(0, 1/r)) or orthogonal (B @ A = 0): all start at the base model",
         "one of default, gaussian, orthogonal", choices=LORA_INITS, peft=("lora",),
     ),
 }  # fmt: skip
@@ -675,7 +685,9 @@ def training_control_refusal(name: str, value: Any, peft: str | None = None, cla
     classifier that weighs_classes), or None."""
     control = TRAINING_CONTROLS.get(name)
     if control is None:
-        return f"unknown training control `{name}`; known: {', '.join(TRAINING_CONTROLS)}"
+        close = [known for known in TRAINING_CONTROLS if name in known] or get_close_matches(name, TRAINING_CONTROLS, 1)
+        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(TRAINING_CONTROLS)}"
+        return f"unknown training control `{name}`; {hint}"
     if control.classifier and not classifier:
         return (
             f"`training.{name}` applies to single-label text-classification and token-classification only; "
@@ -687,7 +699,8 @@ def training_control_refusal(name: str, value: Any, peft: str | None = None, cla
     if value is None and control.default is None:
         return None
     if control.choices:
-        valid = value in control.choices
+        names = value if control.several and isinstance(value, list) else [value]
+        valid = bool(names) and all(isinstance(name, str) and name in control.choices for name in names)
     elif isinstance(control.default, bool):
         valid = isinstance(value, bool)
     else:

@@ -42,7 +42,7 @@ FAST = {"SCAFFOLD_LLM_TIMEOUT": "1", "SCAFFOLD_LLM_MAX_SECONDS": "20", "SCAFFOLD
 
 
 def smoothing(request: dict[str, Any]) -> Reply:
-    """A sound change: label smoothing as a new config.yaml key that train.py reads."""
+    """A sound change: label smoothing written into train.py, with a new config.yaml key it reads."""
     return files_reply(smoothed(prompt_files(request)))
 
 
@@ -50,14 +50,14 @@ def smoothed(files: dict[str, str]) -> dict[str, str]:
     config = files["config.yaml"].replace(
         "max_grad_norm: 1.0  # gradient clipping\n",
         "max_grad_norm: 1.0  # gradient clipping\n"
-        "label_smoothing: 0.1  # share of each target spread over the other classes (less over-confidence)\n",
+        "target_smoothing: 0.1  # share of each target spread over the other classes (less over-confidence)\n",
     )
     train = files["train.py"].replace(
-        "            loss = model(**batch).loss\n",
+        "            loss = model(**batch).loss if run.loss_function is None else run.loss_function(model, batch)\n",
         "            outputs = model(**batch)\n"
         "            # Smoothed targets: a model sure of noisy labels generalises worse.\n"
         "            loss = torch.nn.functional.cross_entropy(\n"
-        '                outputs.logits, batch["labels"], label_smoothing=run.cfg.label_smoothing\n'
+        '                outputs.logits, batch["labels"], label_smoothing=run.cfg.target_smoothing\n'
         "            )\n",
     )
     assert config != files["config.yaml"] and train != files["train.py"], "the reference changed: update the edit"
@@ -175,7 +175,7 @@ def test_a_good_answer_lands_with_its_provenance_and_no_key(serve, tmp_path: Pat
     assert out["generator"] == "llm"
     llm = out["llm"]
     assert llm["fallback"] == "none" and llm["rounds"] == 1 and llm["model_files"] == ["config.yaml", "train.py"]
-    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "label_smoothing=run.cfg.target_smoothing" in (project / "train.py").read_text()
     message = git.Repo(project).head.commit.message
     trailers = dict(line.split(": ", 1) for line in message.splitlines() if line.startswith("Scaffolder-"))
     assert trailers["Scaffolder-Generator"] == "llm"
@@ -304,7 +304,7 @@ def test_regen_with_the_llm_merges_its_change_and_records_it(serve, tmp_path: Pa
                     "--json", cwd=tmp_path, env=llm_env(server.url))  # fmt: skip
     out = report(regen)
     assert out["llm"]["model_files"] == ["config.yaml", "train.py"]
-    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "label_smoothing=run.cfg.target_smoothing" in (project / "train.py").read_text()
     assert (project / "NOTES.md").read_text() == "mine\n"
     generation = git.Repo(project).commit("scaffold/generated").message
     assert generation.startswith("Regenerate: instructions: smooth the labels")
@@ -316,8 +316,8 @@ def test_regen_with_the_llm_merges_its_change_and_records_it(serve, tmp_path: Pa
     assert again.returncode == 0, again.stderr
     assert "# The project as scaffolder generated it last" in keep.requests[0]["messages"][1]["content"]
     config = (project / "config.yaml").read_text()
-    assert "num_epochs: 5" in config and "label_smoothing: 0.1" in config
-    assert "label_smoothing=run.cfg.label_smoothing" in (project / "train.py").read_text()
+    assert "num_epochs: 5" in config and "target_smoothing: 0.1" in config
+    assert "label_smoothing=run.cfg.target_smoothing" in (project / "train.py").read_text()
     assert_no_canary(project, regen)
     # Model-written code is in the history now: a later plain regen does not smoke-run it without consent.
     plain = run_cli("regen", "p", "--set", "num_epochs=4", cwd=tmp_path)

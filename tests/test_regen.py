@@ -275,7 +275,8 @@ def test_training_controls_are_set_kept_and_reset_through_regen(project: Path) -
     assert 'training = {lr_scheduler_type = "cosine"}' in (project / "scaffold.toml").read_text()
     before = snapshot(project)
     for bad, message in [
-        ("training.patience=3", "unknown training control `patience`; known: eval_steps, early_stopping_patience"),
+        ("training.patience=3", "unknown training control `patience`; did you mean `early_stopping_patience`?"),
+        ("training.warmup=0.1", "unknown training control `warmup`; known: report_to, eval_steps"),
         ("training.eval_steps=0", "`training.eval_steps` must be a positive integer or null, got 0"),
         ("training.optim=sgd", "`training.optim` must be one of adamw_torch_fused, adamw_torch, adafactor"),
     ]:

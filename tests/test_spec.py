@@ -301,3 +301,7 @@ def test_training_controls_in_scaffold_toml_are_checked_against_their_table(tmp_
             ProjectSpec(task=task, train_data=Path("d.csv"), problem_type=problem, training={"label_smoothing": 0.1})
     spec = ProjectSpec(task="token-classification", train_data=Path("d.conll"), training={"class_weights": "balanced"})
     assert spec.training == {"class_weights": "balanced"}
+    spec = ProjectSpec(task="summarization", train_data=Path("d.csv"), training={"report_to": ["tensorboard", "wandb"]})
+    assert spec.training["report_to"] == ["tensorboard", "wandb"]
+    with pytest.raises(SpecError, match="`training.report_to` must be one of tensorboard, wandb, mlflow"):
+        ProjectSpec(task="summarization", train_data=Path("d.csv"), training={"report_to": ["tensorboard", "neptune"]})

@@ -17,6 +17,7 @@ from unittest import mock
 
 import pytest
 import torch
+import yaml
 
 from conftest import DATA, run_cli
 from scaffolder import render
@@ -127,7 +128,9 @@ def assert_same_records(records: list[dict], expected: list[dict]) -> None:
 def scalars(out: Path, tag: str) -> list[tuple[int, float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(out / "tensorboard" / "run"))
+    (folder,) = (out / "tensorboard").iterdir()  # the run, named after the project folder
+    assert folder.name == "p"
+    events = EventAccumulator(str(folder))
     events.Reload()
     return [(event.step, event.value) for event in events.Scalars(tag)]
 
@@ -340,6 +343,15 @@ def test_torch_compile_trains_the_same_model_and_saves_it_uncompiled(project: Pa
         tmp_path / "plain" / "best" / "model.safetensors").keys()  # fmt: skip
 
 
+def on_a_gpu() -> mock._patch:
+    """accelerate's plugins told that a CUDA GPU is there, by whichever check the installed release makes."""
+    import accelerate.utils.dataclasses as plugins
+
+    if hasattr(plugins, "get_torch_accelerator_backend"):
+        return mock.patch.object(plugins, "get_torch_accelerator_backend", return_value=("cuda", torch.cuda))
+    return mock.patch.object(plugins, "is_cuda_available", return_value=True)
+
+
 def test_every_accelerate_config_loads_through_accelerate(tmp_path: Path) -> None:
     from accelerate.commands.config.config_args import load_config_from_file
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
@@ -369,10 +381,10 @@ def test_every_accelerate_config_loads_through_accelerate(tmp_path: Path) -> Non
                 plugins[path] = DeepSpeedPlugin()
         else:
             env = prepare_multi_gpu_env(args)
-            # FSDP asks for the current GPU while parsing (to materialise weights there); there is none here.
-            with mock.patch.dict(os.environ, env), mock.patch("accelerate.utils.dataclasses.is_cuda_available",
-                                                               return_value=True), mock.patch.object(
-                torch.cuda, "current_device", return_value=0):  # fmt: skip
+            # FSDP asks for the GPU while parsing (to materialise weights there); there is none here. accelerate 1.16
+            # asks get_torch_accelerator_backend, earlier releases is_cuda_available.
+            with mock.patch.dict(os.environ, env), on_a_gpu(), mock.patch.object(torch.cuda, "current_device",
+                                                                                  return_value=0):  # fmt: skip
                 plugins[path] = FullyShardedDataParallelPlugin() if args.use_fsdp else None
         assert env["ACCELERATE_MIXED_PRECISION"] == "bf16"
 
@@ -607,3 +619,37 @@ def test_class_weights_and_label_smoothing_give_the_loss_of_their_formula(projec
     for bad in ("class_weights=[1, 2]", "class_weights=heavy", "label_smoothing=1"):
         refused = train(project, tmp_path / "bad", bad)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_report_to_sends_the_logged_metrics_to_every_tracker_named(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # wandb offline (files in output_dir/wandb) and MLflow's local file store: no server, nothing sent.
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(),
+           "MLFLOW_ALLOW_FILE_STORE": "true"}  # fmt: skip
+    result = train(project, out, "max_steps=3", "save_total_limit=0", "report_to=tensorboard,wandb,mlflow", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [(r["step"], r["loss"]) for r in history(out) if "loss" in r]
+    accuracy = next(r["eval_accuracy"] for r in history(out) if "eval_accuracy" in r)
+    assert [step for step, _ in losses] == [1, 2, 3]
+    # MLflow: an experiment named after the project folder, the loss at every step.
+    (metric,) = (tmp_path / "mlruns").glob("*/*/metrics/train/loss")
+    assert yaml.safe_load((metric.parents[3] / "meta.yaml").read_text())["name"] == "p"
+    rows = [line.split() for line in metric.read_text().splitlines()]
+    assert [int(step) for _, _, step in rows] == [step for step, _ in losses]
+    assert [float(value) for _, value, _ in rows] == pytest.approx([loss for _, loss in losses])
+    # wandb: its offline run file records every value logged, under its TensorBoard-style name. (wandb's reader of
+    # these files is its Go core; the values are stored as JSON text, so they are looked for as such.)
+    (records,) = (out / "wandb").glob("offline-run-*/run-*.wandb")
+    recorded = records.read_bytes()
+    assert b"train/loss" in recorded and b"eval/accuracy" in recorded
+    assert all(json.dumps(value).encode() in recorded for value in [*(loss for _, loss in losses), accuracy])
+    assert [step for step, _ in scalars(out, "train/loss")] == [1, 2, 3]  # and TensorBoard as before
+
+    missing = train(project, tmp_path / "missing", "report_to=[tensorboard, comet_ml]")
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        "error: report_to names comet_ml, whose package is not installed: pip install comet-ml "
+        "(or leave it out of report_to)"
+    )
+    unknown = train(project, tmp_path / "unknown", "report_to=neptune")
+    assert unknown.returncode == 2 and "`report_to` must name trackers among tensorboard, wandb" in unknown.stderr

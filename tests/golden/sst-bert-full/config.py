@@ -83,10 +83,11 @@ RULES: dict[str, Rule] = {
     "save_total_limit": replace(COUNT, says="an integer >= 0 (0 = no checkpoints)"),
     "num_workers": COUNT,
 }
+# The experiment trackers accelerate reports to (report_to: one, a list, or none).
+TRACKERS = ["tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio"]
 # Settings that take one of a few words.
 CHOICES = {
     "mixed_precision": ("auto", "no", "fp16", "bf16"),
-    "report_to": ("tensorboard", "none"),
     # The torch.compile backends that need nothing beyond torch (accelerate's DynamoBackend names them all).
     "torch_compile_backend": ("inductor", "aot_eager", "eager", "cudagraphs"),
     # The training controls' words (lr_scheduler_type: the transformers schedules that step once per update).
@@ -241,6 +242,7 @@ def _bad(key: str, says: str, typed: dict[str, str], value: Any = None) -> Setti
 
 def _check_together(values: dict[str, Any]) -> None:
     """Settings that are valid alone but not with each other."""
+    values["report_to"] = _trackers(values["report_to"])
     if not isinstance(values.get("lr_scheduler_kwargs", {}), dict):
         raise SettingError(
             f"error: `lr_scheduler_kwargs` must be a mapping like {{num_cycles: 2}}, got "
@@ -261,6 +263,22 @@ def _check_together(values: dict[str, Any]) -> None:
             f"error: `class_weights` must be balanced, null, or a list of {len(values['labels'])} weights >= 0 (one "
             f"per label, in labels order), got {weights!r}; fix config.yaml or the class_weights= override"
         )
+
+
+def _trackers(value: Any) -> list[str]:
+    """report_to as a list of tracker names: one name, a list, or names joined by commas (report_to=tensorboard,wandb
+    on the command line); none (or an empty list) is no tracker."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = yaml.safe_load(value)  # a list typed on the command line: report_to=[tensorboard, wandb]
+    names = value if isinstance(value, list) else str(value).split(",") if value not in (None, False) else []
+    names = [str(name).strip() for name in names if str(name).strip() not in ("", "none")]
+    for name in names:
+        if name not in TRACKERS:
+            raise SettingError(
+                f"error: `report_to` must name trackers among {', '.join(TRACKERS)} (or be none), got {name!r}; "
+                "fix config.yaml or the report_to= override"
+            )
+    return names
 
 
 def _is_path_key(key: str) -> bool:

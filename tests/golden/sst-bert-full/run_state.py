@@ -32,6 +32,7 @@ from config import Config, SettingError
 from evaluation import REPORT_FILE
 from model import build_model, save_model
 
+PROJECT = Path(__file__).resolve().parent.name  # what trackers call the run's project (the project folder)
 CHECKPOINTS = "checkpoints"  # output_dir/checkpoints/step-N: the training state after update N
 STATE_FILE = "trainer_state.json"  # a checkpoint's Progress; written last, so a folder without it is incomplete
 # What loading a damaged checkpoint raises: a missing file (OSError), a truncated or garbled one (safetensors' own
@@ -90,8 +91,11 @@ class Run:
 
 
 def start_tracking(run: Run, resumed: bool) -> None:
-    """Open the TensorBoard log once the starting step is known (a retry after out-of-memory keeps it open)."""
-    if run.accelerator.trackers:
+    """Start the report_to trackers once the starting step is known (a retry after out-of-memory keeps them), as
+    the project folder's name: the wandb project, the MLflow experiment, the TensorBoard run in
+    output_dir/tensorboard. Where wandb and MLflow send their records, their own settings say (WANDB_MODE,
+    MLFLOW_TRACKING_URI, ...); wandb keeps its local files in output_dir."""
+    if run.accelerator.trackers or not run.accelerator.log_with:
         return
     # TensorBoard's hyperparameter table takes numbers, strings and booleans only.
     hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in run.cfg.to_dict().items()}
@@ -99,7 +103,8 @@ def start_tracking(run: Run, resumed: bool) -> None:
     # run hides what the interrupted one logged after its checkpoint (those steps are trained again), and a
     # fresh run hides an earlier run's curves, as it replaces its best model and checkpoints.
     purge_step = run.progress.step + 1 if resumed else 0
-    run.accelerator.init_trackers("run", config=hparams, init_kwargs={"tensorboard": {"purge_step": purge_step}})
+    options = {"tensorboard": {"purge_step": purge_step}, "wandb": {"dir": str(run.output_dir)}}
+    run.accelerator.init_trackers(PROJECT, config=hparams, init_kwargs=options)
 
 
 class LossMeter:
@@ -252,7 +257,7 @@ def save_checkpoint(run: Run) -> None:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         prune_checkpoints(folder, run.cfg.save_total_limit)
-        if accelerator.trackers:
+        if any(tracker.name == "tensorboard" for tracker in accelerator.trackers):
             # The TensorBoard log reaches the checkpoint too, even if the process is killed before it flushes.
             accelerator.get_tracker("tensorboard", unwrap=True).flush()
     accelerator.wait_for_everyone()

@@ -35,7 +35,15 @@ from accelerate.utils import (
     ProjectConfiguration,
     TorchDynamoPlugin,
     find_executable_batch_size,
+    is_aim_available,
+    is_clearml_available,
+    is_comet_ml_available,
+    is_dvclive_available,
+    is_mlflow_available,
+    is_swanlab_available,
     is_tensorboard_available,
+    is_trackio_available,
+    is_wandb_available,
     set_seed,
 )
 from torch.utils.data import DataLoader, Sampler
@@ -170,7 +178,7 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     # Launched as several processes (torchrun, accelerate launch) on a machine without CUDA: accelerate needs
     # cpu=True to join them with the gloo backend; otherwise each process would train alone.
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    tensorboard = cfg.report_to == "tensorboard" and is_tensorboard_available()
+    trackers = setup_trackers(cfg)
     project = ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=str(Path(cfg.output_dir) / "tensorboard"))
     # Regional compilation: one compile of the transformer block serves every layer, so compiling takes seconds
     # to a minute where the whole model would take several; prepare() applies it.
@@ -180,16 +188,43 @@ def setup_accelerator(cfg: Config) -> Accelerator:
     accelerator = Accelerator(
         mixed_precision=precision,
         cpu=cpu,
-        log_with="tensorboard" if tensorboard else None,
+        log_with=[name for name in trackers if name != "tensorboard" or is_tensorboard_available()] or None,
         project_config=project,
         dynamo_plugin=compiled,
     )
-    if cfg.report_to == "tensorboard" and not tensorboard:
+    if "tensorboard" in trackers and not is_tensorboard_available():
         accelerator.print(
             "TensorBoard logging is off: the tensorboard package is not installed "
             "(pip install tensorboard, or set report_to=none to silence this)"
         )
     return accelerator
+
+
+# accelerate's trackers, with whether their package is installed and the package to install.
+TRACKERS = {
+    "tensorboard": (is_tensorboard_available, "tensorboard"),
+    "wandb": (is_wandb_available, "wandb"),
+    "mlflow": (is_mlflow_available, "mlflow"),
+    "comet_ml": (is_comet_ml_available, "comet-ml"),
+    "aim": (is_aim_available, "aim"),
+    "clearml": (is_clearml_available, "clearml"),
+    "dvclive": (is_dvclive_available, "dvclive"),
+    "swanlab": (is_swanlab_available, "swanlab"),
+    "trackio": (is_trackio_available, "trackio"),
+}
+
+
+def setup_trackers(cfg: Config) -> list[str]:
+    """The trackers report_to names (config.py has checked the names). One whose package is missing stops the run
+    before training, naming the install; TensorBoard alone only goes off with a note (it is the default)."""
+    for name in cfg.report_to:
+        available, package = TRACKERS[name]
+        if name != "tensorboard" and not available():
+            raise SettingError(
+                f"error: report_to names {name}, whose package is not installed: pip install {package} "
+                "(or leave it out of report_to)"
+            )
+    return list(cfg.report_to)
 
 
 def fresh_run(
@@ -430,7 +465,7 @@ def setup_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
         # A fixed learning rate on the schedule, as the Trainer's adafactor: not Adafactor's own relative steps.
         return Adafactor(groups, lr=cfg.learning_rate, scale_parameter=False, relative_step=False, warmup_init=False)
     if cfg.optim.endswith("_8bit"):
-        import bitsandbytes  # CUDA only, and not a dependency otherwise: check_optimizer has found it
+        import bitsandbytes  # CUDA only, and not a dependency otherwise: check_cuda_only has found it
 
         kind = bitsandbytes.optim.PagedAdamW8bit if cfg.optim == "paged_adamw_8bit" else bitsandbytes.optim.AdamW8bit
         return kind(groups, lr=cfg.learning_rate)
@@ -464,7 +499,7 @@ def train_epochs(run: Run) -> None:
     cfg, progress = run.cfg, run.progress
     for epoch in range(progress.epoch, run.num_epochs + 1):
         if progress.stopped_early or (progress.step >= run.total_updates and progress.epoch_batches == 0):
-            break  # resumed after the last evaluation: nothing is left to train or evaluate
+            break  # stopped early, or resumed after the last evaluation: nothing is left to train or evaluate
         progress.epoch = epoch
         train_epoch(run)
         if progress.stopped_early:
