@@ -608,8 +608,10 @@ OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_8bit", "pa
 
 # transformers' attention implementations (attn_implementation=); flash_attention_2 needs CUDA and flash-attn.
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
-# LoRA initialisations that leave the base weights as they are (peft's init_lora_weights; default is its True).
-LORA_INITS = ("default", "gaussian", "orthogonal")
+# LoRA initialisations (peft's init_lora_weights; default is its True). pissa and olora start the adapter from the
+# base weights' principal directions and take them out of the base: the project saves the adapter converted to a
+# plain LoRA one (twice the rank), which applies to the unchanged base model.
+LORA_INITS = ("default", "gaussian", "orthogonal", "pissa", "olora")
 
 # accelerate's experiment trackers (report_to takes one, a list, or none).
 TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio")
@@ -656,8 +658,8 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         0.0, "share of each training target spread evenly over all classes (noisy labels, over-confidence)",
         "a number >= 0 and < 1", maximum=1, classifier=True,
     ),
-    # LoRA's variants (peft's LoraConfig). Initialisations that rewrite the base weights (pissa, olora, loftq, ...)
-    # are not offered: the adapter saved from them does not apply to the base model that predict.py loads.
+    # LoRA's variants (peft's LoraConfig). Not loftq: it trains against a quantised base, which predict.py would
+    # have to load quantised the same way.
     "use_dora": TrainingControl(
         False, "DoRA: a learned magnitude per output beside the low-rank update of the weight's direction",
         "true or false", peft=("lora",),
@@ -667,8 +669,9 @@ TRAINING_CONTROLS: dict[str, TrainingControl] = {
         "true or false", peft=("lora",),
     ),
     "init_lora_weights": TrainingControl(
-        "default", "default (B zero), gaussian (A ~ N(0, 1/r)) or orthogonal (B @ A = 0): all start at the base model",
-        "one of default, gaussian, orthogonal", choices=LORA_INITS, peft=("lora",),
+        "default", "default (B zero), gaussian (A ~ N(0, 1/r)), orthogonal (B @ A = 0), or pissa / olora (from the "
+        "weights' principal directions; saved as a plain LoRA adapter of twice the rank)",
+        "one of " + ", ".join(LORA_INITS), choices=LORA_INITS, peft=("lora",),
     ),
 }  # fmt: skip
 

@@ -157,3 +157,47 @@ def test_lora_variants_set_what_peft_documents(tmp_path: Path) -> None:
     assert saved["use_dora"] is True and saved["use_rslora"] is True and len(saved["target_modules"]) == 2 * 6 + 1
     with pytest.raises(SpecError, match="`training.use_dora` applies to --peft lora only"):
         ProjectSpec(task="text-classification", train_data=DATA / "nli_pairs.jsonl", training={"use_dora": True})
+
+
+PISSA_AGAINST_ITS_CHECKPOINT = """
+import sys, torch
+from safetensors.torch import load_file
+from config import load_config
+from model import build_model, load_tokenizer, load_trained
+cfg = load_config(["model_name_or_path=../tiny", "init_lora_weights=" + sys.argv[2]])
+tokenizer = load_tokenizer(cfg)
+batch = tokenizer(["the cat sat on the mat", "a dog ran"], ["it sat", "it ran far"], padding=True, return_tensors="pt")
+# The model as trained: PiSSA's residual base weights and the trained adapter, from the run's last checkpoint.
+trained = build_model(cfg, tokenizer)
+trained.load_state_dict(load_file(sys.argv[1] + "/checkpoints/step-4/model.safetensors"))
+# The model as predict.py loads it: the unchanged base model and the converted adapter in best/.
+loaded, _ = load_trained(sys.argv[1] + "/best")
+with torch.no_grad():
+    print(float((trained.eval()(**batch).logits - loaded(**batch).logits).abs().max()))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_a_pissa_or_olora_adapter_is_saved_as_lora_that_applies_to_the_unchanged_base(init: str, tmp_path: Path):
+    created = run_cli("new", "--task", "text-classification", "--data", str(DATA / "nli_pairs.jsonl"), "--peft", "lora",
+                      "--output", "p", "--no-smoke", cwd=tmp_path)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    project, out = tmp_path / "p", tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    build = ("from pathlib import Path; from config import load_config; from tests.smoke import build_tiny_model; "
+             "build_tiny_model(load_config([]), Path('../tiny'))")  # fmt: skip
+    subprocess.run([sys.executable, "-c", build], cwd=project, env=env, check=True, capture_output=True)
+    settings = ["model_name_or_path=../tiny", f"output_dir={out}", "max_steps=4", "learning_rate=5e-2",
+                f"init_lora_weights={init}", "report_to=none", "batch_size=4"]  # fmt: skip
+    trained = subprocess.run([sys.executable, "train.py", *settings], cwd=project, env=env, capture_output=True,
+                             text=True)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["best_step"] == 4
+    saved = json.loads((out / "best" / "adapter_config.json").read_text())
+    # Converted: twice the rank (the trained adapter beside the negated start), alpha doubled to keep the scale.
+    assert (saved["r"], saved["lora_alpha"], saved["init_lora_weights"]) == (16, 32, True)
+    compared = subprocess.run([sys.executable, "-c", PISSA_AGAINST_ITS_CHECKPOINT, str(out), init], cwd=project,
+                              env=env, capture_output=True, text=True)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert float(compared.stdout.strip().splitlines()[-1]) < 1e-4

@@ -281,8 +281,8 @@ def test_bad_batch_settings_fail_at_start_up_in_one_line(project: Path, tmp_path
         "train without resume=true to start over",
         "max_steps=0": "error: `max_steps` must be a positive integer (>= 1) or null, got 0; "
         "fix the max_steps= override",
-        "report_to=wandb": "error: `report_to` must be one of tensorboard, none, got wandb; "
-        "fix the report_to= override",
+        "report_to=neptune": "error: `report_to` must name trackers among tensorboard, wandb, mlflow, comet_ml, aim, "
+        "clearml, dvclive, swanlab, trackio (or be none), got 'neptune'; fix config.yaml or the report_to= override",
     }
     driver = ("import json, sys, train\n"
               "for case in json.loads(sys.argv[1]):\n"
@@ -651,5 +651,9 @@ def test_report_to_sends_the_logged_metrics_to_every_tracker_named(project: Path
         "error: report_to names comet_ml, whose package is not installed: pip install comet-ml "
         "(or leave it out of report_to)"
     )
-    unknown = train(project, tmp_path / "unknown", "report_to=neptune")
-    assert unknown.returncode == 2 and "`report_to` must name trackers among tensorboard, wandb" in unknown.stderr
+    # wandb online without a login: one line naming the fix, not wandb's traceback.
+    offline = {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
+    no_login = train(project, tmp_path / "no-login", "report_to=wandb",
+                     env={**offline, "WANDB_MODE": "online", "WANDB_API_KEY": "", "HOME": str(tmp_path)})  # fmt: skip
+    assert no_login.returncode == 2 and "Traceback" not in no_login.stderr, no_login.stderr[-3000:]
+    assert no_login.stderr.strip().splitlines()[-1].startswith("error: a report_to tracker did not start (")

@@ -69,6 +69,32 @@ def peft_config(cfg: Config, model: torch.nn.Module) -> LoraConfig:
     )
 
 
+# PiSSA and OLoRA start from the base weights' principal directions, taken out of the base weights.
+CONVERTED_INITS = ("pissa", "olora")
+LORA_INIT = "lora_init"  # in output_dir: where before_training saves such an adapter's starting point
+
+
+def save_adapter(model: torch.nn.Module, path: Path) -> None:
+    """model.save_pretrained. PiSSA and OLoRA moved part of each adapted base weight into the adapter, so their
+    adapter alone does not apply to the base model: it is saved as its change from the start (output_dir/lora_init),
+    a plain LoRA adapter of twice the rank that does, as peft converts it."""
+    if model.peft_config["default"].init_lora_weights not in CONVERTED_INITS:
+        model.save_pretrained(path)
+        return
+    # Only these saves need them.
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file, save_file
+
+    start = Path(path).parent / LORA_INIT  # best/ and lora_init/ are both in output_dir
+    model.save_pretrained(path, path_initial_model_for_weight_conversion=str(start))
+    # peft's conversion writes the LoRA matrices only: the weights that train in full (a task head) are added back.
+    file = Path(path) / "adapter_model.safetensors"
+    full = {name: tensor for name, tensor in get_peft_model_state_dict(model).items() if "lora_" not in name}
+    if full:
+        tensors = {name: tensor.contiguous() for name, tensor in full.items()}
+        save_file({**load_file(file), **tensors}, file, metadata={"format": "pt"})
+
+
 def lora_targets(cfg: Config) -> list[str] | str | None:
     """lora_target_modules; `all-linear` (peft's word for every linear layer but the output head) stays a word,
     also where an override made a list of it."""
@@ -80,6 +106,13 @@ def lora_targets(cfg: Config) -> list[str] | str | None:
 def planned_settings(cfg: Config, total_updates: int) -> Config:
     """Settings that depend on the run's length, filled in by train.py once it knows it (none for this model)."""
     return cfg
+
+
+def before_training(model: torch.nn.Module, output_dir: Path) -> None:
+    """Called by train.py once before a fresh run's first update: a PiSSA or OLoRA adapter's starting point is
+    saved (output_dir/lora_init), from which save_model converts the trained one to a plain LoRA adapter."""
+    if model.peft_config["default"].init_lora_weights in CONVERTED_INITS:
+        model.save_pretrained(output_dir / LORA_INIT)
 
 
 def after_update(model: torch.nn.Module, step: int) -> None:
@@ -118,7 +151,7 @@ def quantization(cfg: Config) -> BitsAndBytesConfig | None:
 
 def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """The adapter (the base model is read again from its hub id or directory) and the tokenizer."""
-    model.save_pretrained(path)
+    save_adapter(model, path)
     tokenizer.save_pretrained(path)
 
 

@@ -51,6 +51,12 @@ def planned_settings(cfg: Config, total_updates: int) -> Config:
     return cfg
 
 
+def before_training(model: torch.nn.Module, output_dir: Path) -> None:
+    """Called by train.py once before a fresh run's first update: the place for saving a starting state the saved
+    model needs (LoRA's PiSSA and OLoRA do); nothing for this one."""
+    return None
+
+
 def after_update(model: torch.nn.Module, step: int) -> None:
     """Called by train.py after each optimizer update (`step`, from 1), before its gradients are cleared: the place
     for per-update work on the model (AdaLoRA re-allocates its ranks here); nothing for this one."""

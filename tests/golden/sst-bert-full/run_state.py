@@ -104,7 +104,15 @@ def start_tracking(run: Run, resumed: bool) -> None:
     # fresh run hides an earlier run's curves, as it replaces its best model and checkpoints.
     purge_step = run.progress.step + 1 if resumed else 0
     options = {"tensorboard": {"purge_step": purge_step}, "wandb": {"dir": str(run.output_dir)}}
-    run.accelerator.init_trackers(PROJECT, config=hparams, init_kwargs=options)
+    try:
+        run.accelerator.init_trackers(PROJECT, config=hparams, init_kwargs=options)
+    except Exception as error:  # a tracker's own setup (no wandb login, an unreachable MLflow server): any error
+        run.accelerator.trackers = []  # the one that failed to start has nothing to finish
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise SettingError(
+            f"error: a report_to tracker did not start ({type(error).__name__}: {reason}); fix its setup "
+            "(e.g. `wandb login`, WANDB_MODE=offline, MLFLOW_TRACKING_URI) or leave it out of report_to"
+        ) from None
 
 
 class LossMeter:

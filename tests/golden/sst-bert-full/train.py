@@ -55,7 +55,15 @@ from transformers.utils import is_bitsandbytes_available, is_flash_attn_2_availa
 from config import Config, SettingError, is_hub_id, load_config
 from data import build_collator, build_datasets
 from evaluation import evaluate
-from model import after_update, build_model, load_tokenizer, loss_function, loss_targets, planned_settings
+from model import (
+    after_update,
+    before_training,
+    build_model,
+    load_tokenizer,
+    loss_function,
+    loss_targets,
+    planned_settings,
+)
 from run_state import (
     LossMeter,
     Progress,
@@ -298,6 +306,8 @@ def train_with(
         restore(run, checkpoints)
     else:
         start_outputs(run)
+        if run.accelerator.is_main_process:
+            before_training(run.accelerator.unwrap_model(run.model, keep_torch_compile=False), run.output_dir)
     start_tracking(run, resumed=bool(checkpoints))
     train_epochs(run)
     return summary(run)
