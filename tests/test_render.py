@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,9 @@ def test_regression_and_multi_label_render_clean_checked_python(data: str, metho
 
 
 def assert_lint_clean(files: dict[str, str], folder: Path) -> None:
+    # config.yaml sets each key once: YAML would keep the last of two silently.
+    keys = re.findall(r"^([A-Za-z_]\w*):", files["config.yaml"], flags=re.M)
+    assert sorted(key for key in set(keys) if keys.count(key) > 1) == []
     for relative, text in files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / relative).write_text(text, encoding="utf-8")
