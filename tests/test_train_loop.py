@@ -478,6 +478,7 @@ SCHEDULES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_lr_scheduler_type_sets_the_learning_rate_of_every_update(project: Path, tmp_path: Path, schedule: str):
     extra, formula = SCHEDULES[schedule]
