@@ -73,14 +73,17 @@ def loss_function(
     if cfg.class_weights is None and not cfg.label_smoothing:
         return None
     weights = class_weights(cfg, train_set)
+    on_device: dict[torch.device, torch.Tensor] = {}  # copied to the device once, not at every step
 
     def loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         labels = batch["labels"]
         logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits
+        if weights is not None and logits.device not in on_device:
+            on_device[logits.device] = weights.to(logits.device)
         summed = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(),
             labels.reshape(-1),
-            weight=None if weights is None else weights.to(logits.device),
+            weight=on_device.get(logits.device),
             ignore_index=-100,
             label_smoothing=cfg.label_smoothing,
             reduction="sum",
